@@ -36,8 +36,13 @@ Output formats per call role (what scaffolds can parse)
   the work is done. With no static answer (a per-episode secret), it submits the last line of
   the latest observation.
 * ``propose``: one candidate per line (k lines, k from "N candidates" in the prompt, else 5).
+  For step-wise puzzles whose reference steps end in ``(left: ...)`` (Game of 24), it reads
+  the state the prompt names last (``Numbers:``/``Input:`` or the latest ``(left: ...)``):
+  on the reference path it proposes the next reference step (with p(C, d_action)), off the
+  path only wrong steps; at the goal it gives the answer at ``action_difficulty``.
 * ``value``: judges the text of the last message: ``sure``/``likely``/``impossible`` if the
-  prompt names them, else a score ``N`` out of 10. Correct with p(C, d_action).
+  prompt names them, else a score ``N`` out of 10. Correct with p(C, d_action). For puzzle states,
+  "correct" means the state lies on the reference path.
 * ``test_gen``: ``assert`` lines from the reference tests, each wrong with probability 1 − p.
 * ``vote``: reads ``Candidate N:`` blocks, names one as ``Answer: N``.
 * ``reflect`` and anything else: a short lesson text / an answer.
@@ -254,16 +259,44 @@ class SimEpisodeModel:
         answer = self._final_answer(text, rng, _last(request))
         return f"Thought: I have what I need.\nAction: submit: {answer}"
 
+    def _path_states(self) -> list[list[str]]:
+        """For step-wise puzzles whose steps end in ``(left: ...)`` (Game of 24): the numbers
+        at the start (from the reference expression) and after each reference step."""
+        lefts = [m.group(1) for st in self.steps if (m := _LEFT_RE.search(st))]
+        if not lefts or len(lefts) != len(self.steps) or self.answer is None:
+            return []
+        start = re.findall(r"\d+(?:\.\d+)?", self.answer.split("=")[0])
+        return [sorted(start)] + [_numbers(x) for x in lefts]
+
+    def _path_position(self, text: str) -> int | None:
+        """Index into ``_path_states`` of the state the prompt names last, or None when the
+        prompt names no state or the state is off the reference path."""
+        states = self._path_states()
+        current = _current_state(text)
+        if current is None or not states:
+            return None
+        return states.index(current) if current in states else None
+
     def _propose(self, request: GenerateRequest, rng: random.Random) -> str:
         text = request.text()
         m = re.search(r"(\d+)\s+(?:candidates|options|next steps|proposals|lines)", text, re.I)
         k = int(m.group(1)) if m else 5
         t = _norm(text)
-        nxt = next((s for s in self.steps if _norm(s) not in t), None)
+        off_path = False
+        if self._path_states() and _STATE_RE.search(text):
+            pos = self._path_position(text)
+            off_path = pos is None
+            nxt = self.steps[pos] if pos is not None and pos < len(self.steps) else None
+        else:
+            nxt = next((s for s in self.steps if _norm(s) not in t), None)
         lines: list[str] = []
         for _ in range(max(1, min(k, 20))):
-            if nxt is None:
-                cand = f"Answer: {self._final_answer(text, rng, _last(request))}"
+            if off_path:  # no step from a dead end reaches the goal
+                cand = _perturb(rng.choice(self.steps), rng)
+            elif nxt is None:
+                # At the goal state on the reference path the work is done: the answer is easy.
+                seen = text + ("\n" + "\n".join(self.steps) if self._path_states() else "")
+                cand = f"Answer: {self._final_answer(seen, rng, _last(request))}"
             elif rng.random() < self.p(self.d_action):
                 cand = nxt
             else:
@@ -277,6 +310,8 @@ class SimEpisodeModel:
         c = _norm(candidate)
         if not c:
             return False
+        if self._path_states() and _STATE_RE.search(candidate) and not re.search(r"answer\s*:", candidate, re.I):
+            return self._path_position(candidate) is not None
         if self.answer is not None and _norm(self.answer) in c:
             return True
         last_line = _norm(candidate.strip().splitlines()[-1]) if candidate.strip() else ""
@@ -337,6 +372,29 @@ class SimEpisodeModel:
             usage=usage,
             model=f"sim/{self.parent.size}",
         )
+
+
+_LEFT_RE = re.compile(r"\(left:\s*([^)]*)\)")
+_STATE_RE = re.compile(r"^\s*(?:numbers|input)\s*:\s*([-\d./ ]+?)\s*$", re.I | re.M)
+
+
+_ANY_STATE_RE = re.compile(
+    r"^\s*(?:numbers|input)\s*:\s*([-\d./ ]+?)\s*$|\(left:\s*([^)]*)\)", re.I | re.M
+)
+
+
+def _current_state(text: str) -> list[str] | None:
+    """The numbers of the state a prompt names last: a ``Numbers:``/``Input:`` line or the
+    ``(left: ...)`` of the latest step, whichever comes later."""
+    matches = list(_ANY_STATE_RE.finditer(text))
+    if not matches:
+        return None
+    last = matches[-1]
+    return _numbers(last.group(1) if last.group(1) is not None else last.group(2))
+
+
+def _numbers(s: str) -> list[str]:
+    return sorted(s.split())
 
 
 def _last(request: GenerateRequest) -> str:

@@ -112,3 +112,26 @@ async def test_every_role_answers_sensibly() -> None:
     refl = await b.generate(_ask("reflect", "it failed"))  # type: ignore[attr-defined]
     assert refl.text.startswith("Reflection:")
     assert refl.usage.prompt_tokens > 0 and refl.usage.completion_tokens > 0
+
+
+async def test_propose_and_value_follow_game24_states() -> None:
+    """The sim reads the current (left: ...) state from ToT's prompt pack and knows the path."""
+    from ptebench import registry
+    from ptebench.tasks.base import TaskOptions
+
+    inst = registry.get("task", "game24")().instances(TaskOptions(limit=1))[0]
+    ref = inst.reference.model_copy(update={"action_difficulty": -20.0})
+    b = _bind(_model("1e24"), ref, 1)
+    pack = inst.prompts
+    start = " ".join(str(x) for x in inst.metadata.get("numbers", [])) or inst.instructions
+    s0, s1 = ref.steps[0], ref.steps[1]
+    left0 = s0.split("left:")[1].rstrip(")").strip()
+    prop = await b.generate(_ask("propose", pack["propose"].replace("{input}", left0)))  # type: ignore[attr-defined]
+    assert s1 in prop.text.splitlines(), "from the state after step 1 it proposes step 2"
+    on = await b.generate(_ask("value", pack["value"].replace("{input}", left0)))  # type: ignore[attr-defined]
+    off = await b.generate(_ask("value", pack["value"].replace("{input}", "1 1 1")))  # type: ignore[attr-defined]
+    assert on.text == "sure"
+    assert off.text in ("impossible", "likely"), "a state off the reference path is judged unpromising"
+    steps = "\n".join(ref.steps)
+    final = await b.generate(_ask("propose", pack["cot"].replace("{input}", start) + "Steps:\n" + steps))  # type: ignore[attr-defined]
+    assert f"Answer: {ref.answer}" in final.text.splitlines()
