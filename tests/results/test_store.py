@@ -47,6 +47,10 @@ def test_load_gives_one_row_per_episode(tmp_path: Path) -> None:
     df = load(tmp_path)
     assert list(df.columns) == COLUMNS
     assert df.score.tolist() == [0.0, 0.5, 1.0]
+    import ptebench.results
+
+    by_file = ptebench.results.load(tmp_path / "episodes.jsonl")  # the documented entry point
+    assert by_file.episode_id.tolist() == ["id0", "id1", "id2"]
 
 
 def test_load_errors_are_clear(tmp_path: Path) -> None:
