@@ -89,7 +89,7 @@ def image_info(client: Any, image: str, user: str, workdir: str) -> ImageInfo:
         except docker.errors.NotFound:
             tar = b""
     finally:
-        probe.remove(force=True)
+        probe.remove(force=True, v=True)  # v: an image from a commit declares volumes
     return ImageInfo(uid, gid, tar)
 
 

@@ -145,6 +145,28 @@ async def test_normal_end_and_exceptions_remove_everything() -> None:
     assert leftovers(run) == {"containers": 0, "volumes": 0, "images": 0}
 
 
+async def test_committed_snapshots_leave_no_anonymous_volumes() -> None:
+    """A snapshot by ``docker commit`` (writable root) and its restore leave no volume behind,
+    labelled or not (an image from a commit declares the workdir as a volume)."""
+    docker_gate()
+    import docker
+
+    c = docker.from_env()
+    before = {v.name for v in c.volumes.list()}
+    p = DockerProvider(warm=0)
+    try:
+        async with p.acquire(SandboxSpec(read_only_root=False), {"run": "pytest-anon"}) as sb:
+            await sb.exec("echo kept > note.txt")
+            child = await sb.restore(await sb.snapshot())
+            assert (await child.exec("cat note.txt")).stdout.strip() == "kept"
+            await child.close()
+    finally:
+        await p.aclose()
+    new = {v.name for v in c.volumes.list()} - before
+    c.close()
+    assert not new, f"volumes left behind: {sorted(new)}"
+
+
 async def test_dead_container_becomes_a_sandbox_error() -> None:
     docker_gate()
     p = DockerProvider(warm=0)
