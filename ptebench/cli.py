@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -35,12 +36,20 @@ def _doc(obj: Any) -> str:
     return (obj.__doc__ or "").strip().splitlines()[0] if obj.__doc__ else ""
 
 
+
+def _shown(default: object) -> object:
+    """A parameter default as a user would write it in the experiment file."""
+    return default.model_dump() if isinstance(default, BaseModel) else default
+
 @scaffolds_app.command("list")
 def scaffolds_list() -> None:
     """List registered scaffolds and their parameters."""
     table = Table("name", "parameters (defaults)", "description")
     for name, cls in registry.items("scaffold"):
-        params = ", ".join(f"{k}={v.default!r}" for k, v in cls.Params.model_fields.items())
+        params = ", ".join(
+            f"{k}={_shown(v.get_default(call_default_factory=True))!r}" if not v.is_required() else f"{k} (required)"
+            for k, v in cls.Params.model_fields.items()
+        )
         table.add_row(name, params, _doc(sys.modules[cls.__module__]) or _doc(cls))
     out.print(table)
 
