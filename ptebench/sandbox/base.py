@@ -46,6 +46,12 @@ class SandboxSpec(Record):
     read_only_root: bool = True
     """Root filesystem read-only, with the workdir and tmpfs writable."""
     tmpfs: dict[str, str] = Field(default_factory=lambda: {"/tmp": "size=64m"})
+    """Writable tmpfs mounts: path → mount options. nosuid and nodev are added unless the
+    options say ``suid`` / ``dev``."""
+    no_new_privileges: bool = True
+    """Setuid binaries cannot raise privileges. A task about a misconfigured setuid binary
+    sets false: the setuid bit then works, every capability stays dropped, and the episode's
+    recorded profile shows the relaxation."""
     env: dict[str, str] = Field(default_factory=dict)
 
 

@@ -31,8 +31,10 @@ KEEPALIVE = ["sleep", "infinity"]
 
 
 def _tmpfs_opts(opts: str, extra: str) -> str:
-    """Add options unless the task already set them (the task's value wins)."""
+    """Add options unless the task already set them or their opposite (the task's value
+    wins: ``suid`` keeps ``nosuid`` out, ``exec`` keeps ``noexec`` out)."""
     have = {o.split("=", 1)[0] for o in opts.split(",") if o}
+    have |= {"no" + h for h in have} | {h[2:] for h in have if h.startswith("no")}
     add = [o for o in extra.split(",") if o.split("=", 1)[0] not in have]
     return ",".join([o for o in opts.split(",") if o] + add)
 
@@ -69,7 +71,8 @@ def container_kwargs(
         "init": True,
         "detach": True,
         "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges:true"],  # default seccomp stays on (never unconfined)
+        # default seccomp stays on (never unconfined); only a task's spec lifts no-new-privileges
+        "security_opt": ["no-new-privileges:true"] if spec.no_new_privileges else [],
         "privileged": False,
         "pids_limit": r.pids,
         "mem_limit": mem,

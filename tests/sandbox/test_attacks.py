@@ -207,6 +207,31 @@ async def test_no_privilege_escalation(sb: DockerSandbox) -> None:
     assert "uid=0" not in r.stdout
 
 
+async def test_setuid_works_only_where_the_task_lifts_no_new_privileges(dprovider: DockerProvider) -> None:
+    """The one relaxation a setuid task asks for (``no_new_privileges: false``, a ``suid``
+    tmpfs) makes a setuid-root binary run with euid 0 — and nothing more: every capability
+    stays dropped, and the recorded profile shows the relaxation."""
+    spec = SMALL.model_copy(update={
+        "no_new_privileges": False,
+        "tmpfs": {"/tmp": "size=16m", "/opt": "size=16m,mode=0755,exec,suid"},
+    })
+    async with dprovider.acquire(spec, {"run": "pytest-attacks", "episode": "suid"}) as s:
+        prof = s.profile()
+        assert prof["no_new_privileges"] is False and prof["cap_drop"] == ["ALL"]
+        r = await s.exec("cp /usr/bin/find /opt/f && chmod 4755 /opt/f && "
+                         "echo s3cret > /opt/secret && chmod 600 /opt/secret", user="root")
+        assert r.exit_code == 0, r.stderr
+        assert (await s.exec("cat /opt/secret")).exit_code != 0
+        r = await s.exec(r"/opt/f /opt/secret -exec cat {} \; -exec grep -E '^(Uid|CapEff)' /proc/self/status \;")
+        assert r.stdout.splitlines()[0] == "s3cret", r.stdout + r.stderr
+        fields = dict(ln.split(":\t", 1) for ln in r.stdout.splitlines()[1:])
+        assert fields["Uid"].split()[:2] == ["1000", "0"], "real uid agent, effective uid root"
+        assert int(fields["CapEff"], 16) == 0, "euid 0 brings no capability"
+        # the second -exec runs only when the first succeeded
+        r = await s.exec(r"/opt/f /opt -maxdepth 0 -exec mount -t tmpfs x /mnt \; -exec echo MOUNTED \;")
+        assert "MOUNTED" not in r.stdout, "root by uid alone cannot mount"
+
+
 async def test_host_files_are_not_visible(sb: DockerSandbox, tmp_path: Path) -> None:
     secret = tmp_path / "host-secret.txt"
     secret.write_text("TOP-SECRET-7f3a")
