@@ -32,6 +32,10 @@ class Usage(Record):
     """Prompt tokens served from the provider's prefix cache (a subset of prompt_tokens)."""
     reasoning_tokens: int = 0
     """Hidden reasoning tokens (a subset of completion_tokens) where the provider reports them."""
+    cache_write_prompt_tokens: int = 0
+    """Prompt tokens written to the provider's prefix cache on this call (Anthropic
+    ``cache_creation_input_tokens``; a subset of prompt_tokens, billed at the cache-write
+    price). Providers that cache implicitly (OpenAI, vLLM) report none."""
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -39,6 +43,7 @@ class Usage(Record):
             completion_tokens=self.completion_tokens + other.completion_tokens,
             cached_prompt_tokens=self.cached_prompt_tokens + other.cached_prompt_tokens,
             reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            cache_write_prompt_tokens=self.cache_write_prompt_tokens + other.cache_write_prompt_tokens,
         )
 
     @property

@@ -77,9 +77,16 @@ def cost_usd(card: ModelCard | None, usage: Usage) -> float | None:
         if card.price_cached_input_per_mtok is not None
         else card.price_input_per_mtok
     )
-    uncached = max(usage.prompt_tokens - usage.cached_prompt_tokens, 0)
+    write_price = (
+        card.price_cache_write_per_mtok
+        if card.price_cache_write_per_mtok is not None
+        else card.price_input_per_mtok
+    )
+    written = min(usage.cache_write_prompt_tokens, max(usage.prompt_tokens - usage.cached_prompt_tokens, 0))
+    uncached = max(usage.prompt_tokens - usage.cached_prompt_tokens - written, 0)
     return (
         uncached * card.price_input_per_mtok
         + usage.cached_prompt_tokens * cached_price
+        + written * write_price
         + usage.completion_tokens * card.price_output_per_mtok
     ) / 1e6

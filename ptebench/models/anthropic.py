@@ -9,7 +9,8 @@ Mapping onto the common shapes:
 * stop reasons: end_turn/stop_sequence → stop, max_tokens → length, tool_use → tool_calls;
   others (pause_turn, refusal, ...) pass through unchanged.
 * usage: Anthropic's ``input_tokens`` excludes cached tokens, so prompt = input +
-  cache_read + cache_creation; cached prompt = cache_read (cache creation is computed).
+  cache_read + cache_creation; cached prompt = cache_read (cache creation is computed, and
+  kept as cache_write_prompt_tokens for its 1.25× price).
 * temperature is sent unless ``options.send_temperature: false`` (models that reject it).
 * n > 1: the API has no n, so n calls are made one after the other and usage is summed.
 """
@@ -87,6 +88,7 @@ def usage_of(raw: Any) -> Usage:
         prompt_tokens=int(getattr(raw, "input_tokens", 0) or 0) + read + created,
         completion_tokens=int(getattr(raw, "output_tokens", 0) or 0),
         cached_prompt_tokens=read,
+        cache_write_prompt_tokens=created,
     )
 
 

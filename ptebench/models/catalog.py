@@ -50,6 +50,9 @@ class ModelCard(Record):
     """Uncertainty of log10(train_flop) for closed models (log-normal), 0 when known."""
     price_input_per_mtok: float | None = None
     price_cached_input_per_mtok: float | None = None
+    price_cache_write_per_mtok: float | None = None
+    """Price of prompt tokens written to the prefix cache (Anthropic: 1.25× input for the
+    5-minute cache); None: the input price."""
     price_output_per_mtok: float | None = None
     price_source: str = ""
     simulated: bool = False

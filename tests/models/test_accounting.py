@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ptebench.models.accounting import cost_usd, flops_epoch, flops_physical
-from ptebench.models.catalog import ModelCard
+from ptebench.models.catalog import ModelCard, default_catalog
 from ptebench.records import Usage
 
 CARD = ModelCard(name="x", params_total=1e9, params_active=1e9, n_layers=2, d_attn=4,
@@ -38,3 +38,15 @@ def test_no_card_means_null_not_zero() -> None:
 def test_cost_with_cached_prefix() -> None:
     u = Usage(prompt_tokens=1_000_000, cached_prompt_tokens=500_000, completion_tokens=1_000_000)
     assert cost_usd(CARD, u) == pytest.approx(0.5 + 0.25 + 2.0)
+
+
+def test_cache_writes_cost_the_write_price() -> None:
+    card = CARD.model_copy(update={"price_cache_write_per_mtok": 1.25})
+    u = Usage(prompt_tokens=1_000_000, cached_prompt_tokens=250_000,
+              cache_write_prompt_tokens=500_000, completion_tokens=0)
+    # 250k plain input at 1.0, 250k read at 0.5, 500k written at 1.25
+    assert cost_usd(card, u) == pytest.approx(0.25 + 0.125 + 0.625)
+    assert cost_usd(CARD, u) == pytest.approx(0.75 + 0.125), "no write price: the input price"
+    shipped = default_catalog().get("claude-3-5-haiku")
+    assert shipped is not None
+    assert shipped.price_cache_write_per_mtok == pytest.approx(1.25 * (shipped.price_input_per_mtok or 0))

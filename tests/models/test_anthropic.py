@@ -82,6 +82,7 @@ async def test_cache_usage_is_normalised() -> None:
         await m.aclose()
     u = resp.usage
     assert (u.prompt_tokens, u.cached_prompt_tokens, u.completion_tokens) == (360, 300, 7)
+    assert u.cache_write_prompt_tokens == 50
 
 
 async def test_n_samples_are_sequential_calls_with_summed_usage() -> None:
