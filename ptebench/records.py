@@ -217,6 +217,9 @@ class EpisodeSpec(Record):
     """Repetition index, 0-based."""
     seed: int
     """Seed of this episode, derived from the experiment seed and the ids above."""
+    score_reducer: str = Field(default="mean", pattern=r"^(mean|at_least_1|pass_at_[1-9][0-9]*)$")
+    """How the task's epochs combine into its score (a native task's ``scoring.epochs``):
+    mean, at_least_1 or pass_at_<k>. Results apply it per (model, scaffold, task)."""
 
 
 class Episode(Record):
@@ -290,3 +293,26 @@ class RunManifest(Record):
     models: list[CatalogEntry] = Field(default_factory=list)
     sessions: int = 1
     """How many times the run was started (1 + number of resumes)."""
+
+
+def reduce_epoch_scores(values: list[float], reducer: str) -> float:
+    """One task's score from its attempts: ``mean``; ``at_least_1`` (1 if any attempt scored
+    1); ``pass_at_<k>``, the unbiased pass@k estimate 1 − C(n−c, k)/C(n, k) from n attempts
+    of which c scored 1 (k is capped at n, so an interrupted run still gives a score).
+
+    Raises:
+        ValueError: an unknown reducer.
+    """
+    from math import comb
+
+    if not values:
+        return 0.0
+    if reducer == "mean":
+        return sum(values) / len(values)
+    if reducer == "at_least_1":
+        return 1.0 if any(v >= 1.0 for v in values) else 0.0
+    if not reducer.startswith("pass_at_") or not reducer[8:].isdigit() or int(reducer[8:]) < 1:
+        raise ValueError(f"unknown score reducer {reducer!r} (mean, at_least_1, pass_at_<k>)")
+    n, c = len(values), sum(1 for v in values if v >= 1.0)
+    k = min(int(reducer[8:]), n)
+    return 1.0 - comb(n - c, k) / comb(n, k)

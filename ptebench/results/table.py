@@ -176,7 +176,39 @@ def table_from_episodes(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
                 strict=True,
             )
         ]
+    if "score_reducer" in kept.columns:
+        out = reduce_epochs(out, kept["score_reducer"].fillna("mean").astype(str).to_numpy())
     return out.reset_index(drop=True), int(np.asarray(is_error, dtype=bool).sum())
+
+
+def reduce_epochs(table: pd.DataFrame, reducers: np.ndarray) -> pd.DataFrame:
+    """Collapse the epochs of every (model, scaffold, task) cell whose task declares a
+    reducer other than ``mean`` (at_least_1, pass_at_<k>) into one row: the reduced score,
+    the summed inference FLOPs and cost (all attempts were paid for), epoch 0.
+
+    ``mean`` cells keep one row per epoch: the estimator averages them and can resample
+    epochs. Cells where every reducer is ``mean`` are returned unchanged.
+    """
+    from ptebench.records import reduce_epoch_scores
+
+    other = reducers != "mean"
+    if not other.any():
+        return table
+    keep = table.loc[~other]
+    cells = table.loc[other].assign(_reducer=reducers[other])
+    keys = ["family", "model", "scaffold", "task_id"]
+    rows: list[dict[str, object]] = []
+    for _, g in cells.groupby(keys, sort=False):
+        row: dict[str, object] = g.iloc[0].to_dict()
+        row["score"] = reduce_epoch_scores([float(v) for v in g["score"]], str(row.pop("_reducer")))
+        if "epoch" in g.columns:
+            row["epoch"] = 0
+        for col in ("inference_flop", "cost_usd"):
+            if col in g.columns:
+                vals = np.asarray(pd.to_numeric(g[col], errors="coerce"), dtype=float)
+                row[col] = float(vals.sum()) if not np.isnan(vals).any() else None
+        rows.append(row)
+    return pd.concat([keep, pd.DataFrame(rows, columns=list(table.columns))], ignore_index=True)
 
 
 def _components(scaffold_name: str, params_json: object) -> str:

@@ -100,7 +100,9 @@ class Experiment(_Strict):
     tasks: list[str | TaskEntry] = Field(min_length=1)
     """Family names or {name|path|metr, limit, ids, seed, split, options}."""
     epochs: int = Field(default=1, ge=1)
-    """Repetitions of every (model, scaffold, instance)."""
+    """Repetitions of every (model, scaffold, instance). When the experiment leaves it out,
+    a task family that declares its own (a native task's ``scoring.epochs.n``) gets that
+    many and the others 1; when the experiment sets it, it applies to every family."""
     seed: int = 0
     """Root seed: every episode's seed derives from it and the episode's ids."""
     baseline: str = "direct"

@@ -79,13 +79,37 @@ def episode_seed(root: int, eid: str) -> int:
     return int(hashlib.sha256(f"{root}:{eid}".encode()).hexdigest()[:12], 16)
 
 
+def task_epochs(exp: Experiment, pt: PlannedTask, index: int) -> tuple[int, str]:
+    """(attempts per instance, score reducer) of one planned family.
+
+    The experiment's ``epochs`` wins when it is set; otherwise a family that declares its
+    own (native ``scoring.epochs``) gets its ``n``. The reducer is always the family's.
+
+    Raises:
+        ConfigError: pass@k with fewer than k epochs.
+    """
+    declared = getattr(pt.family, "epochs", None)
+    if declared is None:
+        return exp.epochs, "mean"
+    n = exp.epochs if "epochs" in exp.model_fields_set else int(declared.n)
+    native = importlib.import_module("ptebench.tasks.native")
+    reducer: str = native.reducer_name(declared)
+    if declared.reducer == "pass_at_k" and (declared.k or 1) > n:
+        raise ConfigError(f"tasks[{index}]: family {pt.name!r} scores pass@{declared.k}, which "
+                          f"needs at least {declared.k} epochs; the experiment runs {n}")
+    return n, reducer
+
+
 def plan(exp: Experiment, tasks: list[PlannedTask]) -> list[EpisodeSpec]:
     """Every (model, scaffold, instance, epoch), epoch-major so early stops stay balanced."""
     specs: list[EpisodeSpec] = []
     scaffolds = [(s, resolved_params(s)) for s in exp.scaffold_entries()]
     models = exp.model_configs()
-    for epoch in range(exp.epochs):
-        for pt in tasks:
+    per_task = [task_epochs(exp, pt, i) for i, pt in enumerate(tasks)]
+    for epoch in range(max((n for n, _ in per_task), default=0)):
+        for pt, (n_epochs, reducer) in zip(tasks, per_task, strict=True):
+            if epoch >= n_epochs:
+                continue
             for inst in pt.instances.values():
                 for m in models:
                     for s, params in scaffolds:
@@ -102,6 +126,7 @@ def plan(exp: Experiment, tasks: list[PlannedTask]) -> list[EpisodeSpec]:
                                 task_id=inst.id,
                                 epoch=epoch,
                                 seed=episode_seed(exp.seed, eid),
+                                score_reducer=reducer,
                             )
                         )
     return specs

@@ -28,7 +28,7 @@ import yaml
 from pydantic import JsonValue, ValidationError
 
 from ptebench.errors import ConfigError
-from ptebench.records import Action, Limits, Score
+from ptebench.records import Action, Limits, Score, reduce_epoch_scores
 from ptebench.sandbox.base import Sandbox, SandboxSpec
 from ptebench.tasks.base import Reference, TaskInstance, TaskOptions, select
 from ptebench.tasks.native_spec import (
@@ -337,18 +337,18 @@ def _num(v: JsonValue) -> float:
     return float(v) if isinstance(v, int | float) else 0.0
 
 
-def reduce_scores(values: list[float], epochs: Epochs) -> float:
-    """Combine one instance's per-attempt scores as the family's reducer says."""
-    from math import comb
+def reducer_name(epochs: Epochs) -> str:
+    """The reducer as an episode records it: mean, at_least_1 or pass_at_<k>."""
+    return f"pass_at_{epochs.k or 1}" if epochs.reducer == "pass_at_k" else epochs.reducer
 
-    if not values:
-        return 0.0
-    if epochs.reducer == "mean":
-        return sum(values) / len(values)
-    if epochs.reducer == "at_least_1":
-        return 1.0 if any(v >= 1.0 for v in values) else 0.0
+
+def reduce_scores(values: list[float], epochs: Epochs) -> float:
+    """Combine one instance's per-attempt scores as the family's reducer says.
+
+    Raises:
+        ValueError: pass@k with fewer than k attempts.
+    """
     k = epochs.k or 1
-    n, c = len(values), sum(1 for v in values if v >= 1.0)
-    if k > n:
-        raise ValueError(f"pass@{k} needs at least {k} attempts, got {n}")
-    return 1.0 - comb(n - c, k) / comb(n, k)
+    if epochs.reducer == "pass_at_k" and k > len(values):
+        raise ValueError(f"pass@{k} needs at least {k} attempts, got {len(values)}")
+    return reduce_epoch_scores(values, reducer_name(epochs))
