@@ -20,6 +20,7 @@ from ptebench.sandbox import engine
 from ptebench.sandbox.base import SandboxSpec
 from ptebench.sandbox.execd import COMMAND, ExecClient
 from ptebench.sandbox.profile import (
+    INTERNAL_NETWORK_OPTIONS,
     LABEL_EPISODE,
     LABEL_KIND,
     LABEL_POOL,
@@ -110,7 +111,7 @@ def start(
         if spec.network == "internal":
             # One network per sandbox: episodes of a run must not reach each other.
             net = engine.retrying(lambda: client.networks.create(
-                f"{name}-net", driver="bridge", internal=True,
+                f"{name}-net", driver="bridge", internal=True, options=INTERNAL_NETWORK_OPTIONS,
                 labels={**labels, LABEL_KIND: "network"}))
         vol = engine.retrying(lambda: client.volumes.create(
             name=f"{name}-work", driver="local",

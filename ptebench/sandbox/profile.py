@@ -26,6 +26,13 @@ LABEL_KIND = "ptebench.kind"
 LABEL_POOL = "ptebench.pool"
 """Set on containers started ahead of demand; the episode is then in the container name."""
 
+INTERNAL_NETWORK_OPTIONS = {"com.docker.network.bridge.inhibit_ipv4": "true"}
+"""Driver options of a task's ``internal`` network. ``internal=True`` alone drops forwarded
+traffic only: the host keeps an address on the bridge (the gateway), and host services on
+0.0.0.0 answer there. With ``inhibit_ipv4`` the host gets no address on the bridge, so the
+sandboxes on it reach each other and nothing else (tests/sandbox/test_attacks.py,
+``test_internal_network_has_no_route_out``)."""
+
 KEEPALIVE = ["sleep", "infinity"]
 """PID 2 of every sandbox (docker-init is PID 1); commands arrive through exec."""
 
@@ -120,9 +127,9 @@ def describe(
         "workdir_storage": "tmpfs volume (storage_opt size unsupported on fuse-overlayfs)",
         "init": host.get("Init", kw["init"]),
         "exec_path": "exec server over attach" if kw["stdin_open"] else "docker exec",
-        # Docker's internal networks drop forwarded traffic only: the host's own address on
-        # the bridge still answers (see docs/sandbox.md). "full" reaches it too.
-        "host_reachable": kw.get("network_mode") != "none",
+        # "none" has only lo; "internal" bridges carry no host address (inhibit_ipv4);
+        # "full" is the engine's default bridge, where the host answers.
+        "host_reachable": kw.get("network_mode") != "none" and "network" not in kw,
         "docker_socket_mounted": any(
             "docker.sock" in str(m) for m in (attrs or {}).get("Mounts", [])
         ),

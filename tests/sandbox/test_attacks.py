@@ -271,26 +271,53 @@ async def test_network_is_only_relaxed_through_the_spec(dprovider: DockerProvide
         assert "eth0" in ifaces
 
 
+def host_addresses() -> list[str]:
+    """The host's own IPv4 addresses (loopback aside): where a host service would answer."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True,
+                             timeout=10, check=False).stdout
+    except OSError:
+        out = ""
+    addrs = [ln.split()[3].split("/")[0] for ln in out.splitlines() if len(ln.split()) > 3]
+    if not addrs:
+        addrs = socket.gethostbyname_ex(socket.gethostname())[2]
+    return [a for a in addrs if not a.startswith("127.")]
+
+
 async def test_internal_network_has_no_route_out(
     dprovider: DockerProvider, host_listener: tuple[int, list[str]]
 ) -> None:
+    """An internal network joins a task's own containers and nothing else: no public address,
+    no host address — neither the bridge's gateway nor any other address of the host
+    (docker0, eth0) — while a sibling on the same network answers."""
     port, seen = host_listener
     spec = SandboxSpec(network="internal")
     async with dprovider.acquire(spec, {"run": "pytest-attacks", "episode": "internal"}) as s:
         prof = s.profile()
         net = s.container.client.networks.get(prof["network"])
-        assert net.attrs["Internal"] is True and prof["host_reachable"] is True
-        r = await s.exec(["python3", "-c", CONNECT, str(port), "192.0.2.1", "10.255.255.1"],
-                         timeout=30)
-        assert r.stdout.count("blocked") == 2, r.stdout
+        assert net.attrs["Internal"] is True and prof["host_reachable"] is False
         gateway = net.attrs["IPAM"]["Config"][0].get("Gateway", "")
-        r = await s.exec(["python3", "-c", CONNECT, str(port), gateway], timeout=30)
-        if "CONNECTED" in r.stdout:
-            # Known engine gap, recorded in the profile (host_reachable) and docs/sandbox.md.
-            pytest.skip("the engine cannot enforce it: a Docker internal network does not "
-                        "filter traffic to the host's own address on its bridge "
-                        f"({gateway}:{port} answered); only a host firewall rule can")
-        assert seen == []
+        targets = ["192.0.2.1", "10.255.255.1", gateway, "172.17.0.1", *host_addresses()]
+        r = await s.exec(["python3", "-c", CONNECT, str(port), *targets], timeout=120)
+        assert "CONNECTED" not in r.stdout, r.stdout
+        assert r.stdout.count("blocked") == len(targets), r.stdout
+        # the network is not dead: a second container on it is reachable
+        sibling = s.container.client.containers.run(
+            "ptebench/base", ["python3", "-m", "http.server", "8080"], detach=True,
+            network=prof["network"], labels={"ptebench.run": "pytest-attacks"}, user="agent")
+        try:
+            sibling.reload()
+            ip = sibling.attrs["NetworkSettings"]["Networks"][prof["network"]]["IPAddress"]
+            probe = ("import socket, time\n"
+                     "for _ in range(50):\n"
+                     f"    try: socket.create_connection(({ip!r}, 8080), 1); print('UP'); break\n"
+                     "    except OSError: time.sleep(0.2)\n")
+            assert "UP" in (await s.exec(["python3", "-c", probe], timeout=60)).stdout
+        finally:
+            sibling.remove(force=True)
+    assert seen == []
 
 
 async def test_exec_server_cannot_be_hijacked(dprovider: DockerProvider) -> None:
