@@ -82,8 +82,9 @@ def cost_usd(card: ModelCard | None, usage: Usage) -> float | None:
         if card.price_cache_write_per_mtok is not None
         else card.price_input_per_mtok
     )
-    written = min(usage.cache_write_prompt_tokens, max(usage.prompt_tokens - usage.cached_prompt_tokens, 0))
-    uncached = max(usage.prompt_tokens - usage.cached_prompt_tokens - written, 0)
+    fresh = max(usage.prompt_tokens - usage.cached_prompt_tokens, 0)
+    written = min(usage.cache_write_prompt_tokens, fresh)
+    uncached = fresh - written
     return (
         uncached * card.price_input_per_mtok
         + usage.cached_prompt_tokens * cached_price

@@ -172,6 +172,8 @@ class SimEpisodeModel:
         self.d_action = _float(hidden.get("action_difficulty"), -1.0)
         self.known = binding is not None and (self.answer is not None or bool(self.actions))
         self.calls = 0
+        self.path = self._path_states()
+        """Puzzle states along the reference path ([] unless the steps end in ``(left: ...)``)."""
 
     # -- helpers -------------------------------------------------------------------------
     def p(self, difficulty: float) -> float:
@@ -269,13 +271,12 @@ class SimEpisodeModel:
         return [sorted(start)] + [_numbers(x) for x in lefts]
 
     def _path_position(self, text: str) -> int | None:
-        """Index into ``_path_states`` of the state the prompt names last, or None when the
+        """Index into ``self.path`` of the state the prompt names last, or None when the
         prompt names no state or the state is off the reference path."""
-        states = self._path_states()
         current = _current_state(text)
-        if current is None or not states:
+        if current is None or current not in self.path:
             return None
-        return states.index(current) if current in states else None
+        return self.path.index(current)
 
     def _propose(self, request: GenerateRequest, rng: random.Random) -> str:
         text = request.text()
@@ -283,7 +284,7 @@ class SimEpisodeModel:
         k = int(m.group(1)) if m else 5
         t = _norm(text)
         off_path = False
-        if self._path_states() and _STATE_RE.search(text):
+        if self.path and _STATE_RE.search(text):
             pos = self._path_position(text)
             off_path = pos is None
             nxt = self.steps[pos] if pos is not None and pos < len(self.steps) else None
@@ -295,7 +296,7 @@ class SimEpisodeModel:
                 cand = _perturb(rng.choice(self.steps), rng)
             elif nxt is None:
                 # At the goal state on the reference path the work is done: the answer is easy.
-                seen = text + ("\n" + "\n".join(self.steps) if self._path_states() else "")
+                seen = text + ("\n" + "\n".join(self.steps) if self.path else "")
                 cand = f"Answer: {self._final_answer(seen, rng, _last(request))}"
             elif rng.random() < self.p(self.d_action):
                 cand = nxt
@@ -310,7 +311,7 @@ class SimEpisodeModel:
         c = _norm(candidate)
         if not c:
             return False
-        if self._path_states() and _STATE_RE.search(candidate) and not re.search(r"answer\s*:", candidate, re.I):
+        if self.path and _STATE_RE.search(candidate) and not re.search(r"answer\s*:", candidate, re.I):
             return self._path_position(candidate) is not None
         if self.answer is not None and _norm(self.answer) in c:
             return True
@@ -374,13 +375,13 @@ class SimEpisodeModel:
         )
 
 
-_LEFT_RE = re.compile(r"\(left:\s*([^)]*)\)")
-_STATE_RE = re.compile(r"^\s*(?:numbers|input)\s*:\s*([-\d./ ]+?)\s*$", re.I | re.M)
-
-
-_ANY_STATE_RE = re.compile(
-    r"^\s*(?:numbers|input)\s*:\s*([-\d./ ]+?)\s*$|\(left:\s*([^)]*)\)", re.I | re.M
-)
+_STATE_LINE = r"^\s*(?:numbers|input)\s*:\s*([-\d./ ]+?)\s*$"
+"""A puzzle state named on its own line (``Numbers: 4 6 8``)."""
+_LEFT = r"\(left:\s*([^)]*)\)"
+"""The state after a step (``4 + 8 = 12 (left: 6 12 13)``)."""
+_LEFT_RE = re.compile(_LEFT)
+_STATE_RE = re.compile(_STATE_LINE, re.I | re.M)
+_ANY_STATE_RE = re.compile(f"{_STATE_LINE}|{_LEFT}", re.I | re.M)
 
 
 def _current_state(text: str) -> list[str] | None:

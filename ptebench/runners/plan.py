@@ -92,12 +92,10 @@ def task_epochs(exp: Experiment, pt: PlannedTask, index: int) -> tuple[int, str]
     if declared is None:
         return exp.epochs, "mean"
     n = exp.epochs if "epochs" in exp.model_fields_set else int(declared.n)
-    native = importlib.import_module("ptebench.tasks.native")
-    reducer: str = native.reducer_name(declared)
     if declared.reducer == "pass_at_k" and (declared.k or 1) > n:
         raise ConfigError(f"tasks[{index}]: family {pt.name!r} scores pass@{declared.k}, which "
                           f"needs at least {declared.k} epochs; the experiment runs {n}")
-    return n, reducer
+    return n, str(declared.recorded)
 
 
 def plan(exp: Experiment, tasks: list[PlannedTask]) -> list[EpisodeSpec]:

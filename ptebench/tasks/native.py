@@ -337,11 +337,6 @@ def _num(v: JsonValue) -> float:
     return float(v) if isinstance(v, int | float) else 0.0
 
 
-def reducer_name(epochs: Epochs) -> str:
-    """The reducer as an episode records it: mean, at_least_1 or pass_at_<k>."""
-    return f"pass_at_{epochs.k or 1}" if epochs.reducer == "pass_at_k" else epochs.reducer
-
-
 def reduce_scores(values: list[float], epochs: Epochs) -> float:
     """Combine one instance's per-attempt scores as the family's reducer says.
 
@@ -351,4 +346,4 @@ def reduce_scores(values: list[float], epochs: Epochs) -> float:
     k = epochs.k or 1
     if epochs.reducer == "pass_at_k" and k > len(values):
         raise ValueError(f"pass@{k} needs at least {k} attempts, got {len(values)}")
-    return reduce_epoch_scores(values, reducer_name(epochs))
+    return reduce_epoch_scores(values, epochs.recorded)

@@ -196,6 +196,11 @@ class Epochs(Spec):
             raise ValueError("pass_at_k needs k with 1 ≤ k ≤ n")
         return self
 
+    @property
+    def recorded(self) -> str:
+        """The reducer as an episode records it: mean, at_least_1 or pass_at_<k>."""
+        return f"pass_at_{self.k or 1}" if self.reducer == "pass_at_k" else self.reducer
+
 
 ScoringMethod = Literal["exact", "includes", "regex", "numeric", "check_script", "python"]
 
