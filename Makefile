@@ -1,19 +1,29 @@
 # ptebench — the two commands that matter: `make demo` and `make test`.
-PYTHON ?= python3
-PIP ?= $(PYTHON) -m pip
-STAMP := .make
+# Everything installs into a project virtual environment (.venv), or into the one already
+# active ($VIRTUAL_ENV), never into the global interpreter.
+BASE_PYTHON ?= python3
+ifdef VIRTUAL_ENV
+VENV ?= $(VIRTUAL_ENV)
+else
+VENV ?= .venv
+endif
+PYTHON := $(VENV)/bin/python
+PIP := $(PYTHON) -m pip
+STAMP := $(VENV)/.ptebench-installed
 EXTRAS ?= all,llama
 
 .PHONY: install demo test lint bench clean sandbox-image system-deps
 
-$(STAMP)/installed: pyproject.toml
-	@mkdir -p $(STAMP)
-	$(PIP) install --quiet --upgrade pip
+$(PYTHON):
+	$(BASE_PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PYTHON)
+	$(PIP) install --quiet --disable-pip-version-check --upgrade pip
 	# llama-cpp-python builds from source the first time (~11 min on 2 cores); pip caches the wheel.
-	CMAKE_BUILD_PARALLEL_LEVEL=2 $(PIP) install --quiet -e '.[$(EXTRAS)]'
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(PIP) install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
 	@touch $@
 
-install: system-deps $(STAMP)/installed sandbox-image ## install ptebench with every extra, build the sandbox image
+install: system-deps $(STAMP) sandbox-image ## install ptebench with every extra, build the sandbox image
 
 # Debian packages: debootstrap builds the sandbox image offline; chromium renders the HTML
 # report in its screenshot test. Installed only when missing, and only as root.
@@ -26,12 +36,12 @@ system-deps:
 	fi
 
 # The Docker sandbox image is built offline (no registry needed) when an engine is present.
-sandbox-image: $(STAMP)/installed
+sandbox-image: $(STAMP)
 	@if $(PYTHON) -c "import docker; docker.from_env().ping()" >/dev/null 2>&1; then \
 	  $(PYTHON) -m ptebench.cli sandbox build; \
 	else echo "no Docker engine: skipping the sandbox image (tests marked docker will skip)"; fi
 
-demo: install ## the quickstart: sim family × direct/react × arith, ending in a CEG table
+demo: install ## the quickstart: sim family × every scaffold × arith, ending in a CEG table
 	rm -rf runs/quickstart
 	$(PYTHON) -m ptebench.cli run examples/quickstart.yaml --out runs/quickstart
 	$(PYTHON) -m ptebench.cli ceg runs/quickstart
