@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ptebench.records import Episode
 from ptebench.results.ceg import CEGResult
 from ptebench.results.table import LoadedTable
 
@@ -241,7 +242,7 @@ def episodes_html(run_dir: Path, max_reasons: int = 6) -> str:
     store = TranscriptStore(run_dir)
     have = store.ids() if store.exists() else set()
     md = MarkdownIt("commonmark", {"html": True})
-    cells: dict[tuple[str, str], list[Any]] = {}
+    cells: dict[tuple[str, str], list[Episode]] = {}
     for e in episodes:
         cells.setdefault((e.spec.scaffold_label, e.spec.model), []).append(e)
     head = ("<tr><th>scaffold</th><th>model</th><th>episodes</th><th>ok / limit / error</th>"
@@ -261,8 +262,9 @@ def episodes_html(run_dir: Path, max_reasons: int = 6) -> str:
         links = []
         rank = {"error": 0, "limit": 1, "ok": 2}  # the failing example: an error first
         ordered = sorted(eps, key=lambda e: rank[e.status])
-        for label, pick in (("failing", lambda e: not show.passed(e)), ("passing", show.passed)):
-            ex = next((e for e in ordered if pick(e) and e.spec.episode_id in have), None)
+        for label, want in (("failing", False), ("passing", True)):
+            ex = next((e for e in ordered if show.passed(e) == want and e.spec.episode_id in have),
+                      None)
             if ex is None:
                 continue
             anchor = f"ep-{ex.spec.episode_id}"
