@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ptebench.errors import ConfigError, PtebenchError
 from ptebench.records import Score
-from ptebench.sandbox.base import Sandbox
+from ptebench.sandbox.base import Sandbox, ServiceSandbox
 from ptebench.tasks.native_spec import FileAsset, TaskEntry
 
 if TYPE_CHECKING:
@@ -128,11 +128,19 @@ async def resolve_target(
     assert t.from_sandbox is not None  # Target validation guarantees one form
     if sandbox is None:
         raise TaskScoringError(f"{fam.name}/{e.id}: from_sandbox target without a sandbox")
-    res = await sandbox.exec(
-        ["bash", "-c", t.from_sandbox.cmd],
-        user=t.from_sandbox.user,
-        timeout=fam.spec.scoring.timeout_s,
-    )
+    if t.from_sandbox.service is not None:
+        if not isinstance(sandbox, ServiceSandbox):
+            raise TaskScoringError(f"{fam.name}/{e.id}: the {sandbox.name} sandbox has no services")
+        res = await sandbox.exec_service(
+            t.from_sandbox.service, ["bash", "-c", t.from_sandbox.cmd],
+            user=t.from_sandbox.user, timeout=fam.spec.scoring.timeout_s,
+        )
+    else:
+        res = await sandbox.exec(
+            ["bash", "-c", t.from_sandbox.cmd],
+            user=t.from_sandbox.user,
+            timeout=fam.spec.scoring.timeout_s,
+        )
     value = res.stdout.strip()
     if not res.ok or not value:
         raise TaskScoringError(

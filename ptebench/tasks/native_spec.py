@@ -79,6 +79,9 @@ class FromSandbox(Spec):
     """Shell command whose stdout (stripped) is the target, e.g. ``cat /root/.flag``."""
     user: str = "root"
     """User the command runs as. Put secrets where only root can read them."""
+    service: str | None = None
+    """Run it in this service container (``sandbox.services``) instead of the agent's: for a
+    secret that only the service holds."""
 
 
 class Target(Spec):
@@ -343,6 +346,11 @@ class TaskFile(Spec):
     def _build(cls, v: SandboxSpec, info: ValidationInfo) -> SandboxSpec:
         if v.build is not None:
             _check_path(v.build, info, "Dockerfile")
+        for name, svc in v.services.items():
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", name):
+                raise ValueError(f"service name {name!r} must be a DNS label (a-z, 0-9, -)")
+            if svc.build is not None:
+                _check_path(svc.build, info, f"services.{name}.build Dockerfile")
         return v
 
     @model_validator(mode="after")
@@ -383,6 +391,10 @@ def check_entries(tf: TaskFile, entries: list[TaskEntry]) -> None:
                 re.compile(e.target.literal)
             except re.error as err:
                 problems.append(f"{where}: bad regex target: {err}")
+        fs = e.target.from_sandbox if e.target is not None else None
+        if fs is not None and fs.service is not None and fs.service not in tf.sandbox.services:
+            problems.append(f"{where}: target.from_sandbox.service {fs.service!r} is not one of "
+                            f"sandbox.services ({sorted(tf.sandbox.services) or 'none'})")
         if tf.kind == "qa" and (e.files or e.setup or e.agent_setup):
             problems.append(f"{where}: qa tasks have no sandbox, so no files or setup")
     if tf.kind == "qa" and tf.scoring.method == "check_script":
