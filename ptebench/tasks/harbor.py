@@ -716,7 +716,7 @@ class HarborFamily:
                 **{k: v for k, v in cfg.metadata.items()},
                 "network_requested": network_requested(cfg),
                 "network_granted": spec.network if not spec.services else f"{spec.network} + services",
-                "services": sorted(spec.services),
+                "services": list[JsonValue](sorted(spec.services)),
             }
             if cfg.task is not None:
                 meta["harbor_name"] = cfg.task.name
