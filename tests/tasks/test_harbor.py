@@ -180,8 +180,12 @@ async def test_cleanup_removes_services_left_behind() -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ptebench.cli", *args], capture_output=True,
-                          text=True, timeout=900, check=False)
+    import os
+
+    r = subprocess.run([sys.executable, "-m", "ptebench.cli", *args], capture_output=True,
+                       text=True, timeout=900, check=False, env={**os.environ, "COLUMNS": "400"})
+    r.stdout = " ".join(r.stdout.split())  # one line per word run: rich may still wrap paths
+    return r
 
 
 def test_validate_run_passes_fixtures_and_flags_broken_tasks(tmp_path: Path) -> None:
@@ -195,8 +199,11 @@ def test_validate_run_passes_fixtures_and_flags_broken_tasks(tmp_path: Path) -> 
     (broken / "wrong-oracle" / "solution" / "solve.sh").write_text("#!/bin/bash\necho 1 > answer.txt\n")
     shutil.copytree(FIXTURES / "sum-numbers", broken / "flaky-verifier")
     (broken / "flaky-verifier" / "tests" / "test.sh").write_text(
-        "#!/bin/bash\n# 1 on the first run, 0 after: a verifier that depends on hidden state\n"
-        "if [ -e /tmp/ran ]; then echo 0; else touch /tmp/ran; echo 1; fi > /logs/verifier/reward.txt\n")
+        "#!/bin/bash\n# right on its first two runs (empty attempt, oracle), 0 from the third on:\n"
+        "# a verifier that depends on hidden state\n"
+        "n=$(( $(cat /tmp/runs 2>/dev/null || echo 0) + 1 )); echo $n > /tmp/runs\n"
+        "if [ $n -lt 3 ] && [ \"$(cat /app/answer.txt 2>/dev/null)\" = \"$(cat /tests/expected_sum.txt)\" ]; "
+        "then echo 1; else echo 0; fi > /logs/verifier/reward.txt\n")
     bad = _cli("tasks", "validate", str(broken), "--run")
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "wrong-oracle: broken: oracle fails · oracle passes no" in bad.stdout
