@@ -91,6 +91,17 @@ async def run_setup(fam: NativeTaskFamily, sandbox: Sandbox, e: TaskEntry) -> No
         )
     for dest, asset in e.files.items():
         await _copy(fam, sandbox, dest, asset)
+    for dest, sf in e.from_services.items():
+        if not isinstance(sandbox, ServiceSandbox):
+            raise ConfigError(f"{fam.name}/{e.id}: from_services needs a sandbox with services (docker)")
+        got = await sandbox.exec_service(sf.service, ["cat", "--", sf.path], user="root", timeout=60)
+        if not got.ok:
+            raise TaskSetupError(f"{fam.name}/{e.id}: reading {sf.path} from service {sf.service}: "
+                                 f"{_tail(got.stderr)}")
+        res = await sandbox.exec(["bash", "-c", _PUT, "put", dest, sf.mode], input=got.stdout,
+                                 user="root", timeout=60)
+        if not res.ok:
+            raise TaskSetupError(f"{fam.name}/{e.id}: copying {sf.service}:{sf.path} to {dest}: {_tail(res.stderr)}")
     for rel, user in scripts:
         if rel is None:
             continue
