@@ -154,3 +154,24 @@ def test_image_map_env_and_from_lines() -> None:
     assert from_images(text) == ["golang:1.22", "ubuntu:24.04"]
     out = rewrite_from(text, {"ubuntu:24.04": "ptebench/base"})
     assert "from ptebench/base" in out and "golang:1.22 AS build" in out
+
+
+def test_network_is_granted_only_when_the_experiment_allows_it(tmp_path: Path) -> None:
+    root = _task(tmp_path, '[environment]\nnetwork_mode = "public"\n')
+    task = parse_task(root)
+    assert network_requested(task.config) == "public"
+    assert load_harbor(root).network(task) == "none"
+    assert load_harbor(root, allow_full_internet=True).network(task) == "full"
+    offline = parse_task(FIXTURES / "sum-numbers")
+    assert load_harbor(root, allow_full_internet=True).network(offline) == "none"
+
+
+def test_experiment_accepts_a_harbor_entry(tmp_path: Path) -> None:
+    from ptebench.runners.config import Experiment
+
+    exp = Experiment.model_validate({
+        "name": "h", "models": ["sim/1e20"], "scaffolds": ["react"],
+        "tasks": [{"harbor": {"path": str(FIXTURES), "image_map": {"ubuntu:24.04": "ptebench/base"}}}],
+    })
+    entry = exp.task_entries()[0]
+    assert entry.harbor is not None and entry.harbor.image_map == {"ubuntu:24.04": "ptebench/base"}
