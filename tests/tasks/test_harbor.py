@@ -234,3 +234,28 @@ async def test_image_map_builds_the_public_recipe_once(monkeypatch: pytest.Monke
         res = await box.exec(inst.reference.actions[0].input)
         assert res.ok, res.stderr
         assert (await box.read_file("/app/hello.txt")).decode().strip() == "Hello, world!"
+
+
+def test_a_run_scores_harbor_episodes(tmp_path: Path) -> None:
+    """`ptebench run` with a harbor: entry: the simulated model under react replays the oracle
+    and scores 1; direct acts not at all and scores 0. Episodes record the services."""
+    import json
+
+    from ptebench.runners.config import parse_experiment
+    from ptebench.runners.local import run_experiment
+
+    exp = parse_experiment({
+        "name": "harbor", "models": ["sim/1e24"], "baseline": "direct",
+        "scaffolds": ["direct", {"name": "react", "params": {"max_steps": 5}}],
+        "tasks": [{"harbor": {"path": str(FIXTURES)}}], "sandbox": "docker",
+        "concurrency": {"episodes": 4},
+    })
+    run_experiment(exp, tmp_path / "r")
+    eps = [json.loads(line) for line in (tmp_path / "r" / "episodes.jsonl").read_text().splitlines()]
+    got = {(e["spec"]["scaffold"], e["spec"]["task_id"]): e for e in eps}
+    assert len(got) == 4 and all(e["status"] == "ok" for e in eps), [e["reason"] for e in eps]
+    for task in ("sum-numbers", "vault-service"):
+        assert got[("react", task)]["score"]["value"] == 1.0
+        assert got[("direct", task)]["score"]["value"] == 0.0
+    profile = got[("react", "vault-service")]["sandbox_profile"]
+    assert [s["name"] for s in profile["services"]] == ["vault"] and profile["cap_drop"] == ["ALL"]
