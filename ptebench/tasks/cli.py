@@ -91,17 +91,25 @@ def validate(
         mapping[src] = dst
     n_bad_harbor = 0
     if harbor_roots:
-        try:
-            hfam: HarborFamily = load_harbor(root, image_map=mapping)
-        except TaskFormatError as e:
-            errors.extend(e.errors)
-            n_bad_harbor = len({line.split(":")[0].rsplit("/", 1)[0] for line in e.errors})
-        else:
-            families.append(hfam)
-            for t in hfam.tasks.values():
-                extra = f", services: {', '.join(t.services)}" if t.services else ""
-                oracle = "oracle" if t.has_solution else "no oracle"
-                out.print(f"[green]ok[/]  harbor {t.id} ({oracle}{extra}) {escape(str(t.root))}")
+        from ptebench.tasks.harbor import parse_task
+
+        for r in harbor_roots:
+            try:
+                parse_task(r)
+            except TaskFormatError as e:
+                errors.extend(e.errors)
+                n_bad_harbor += 1
+        if not n_bad_harbor:
+            try:
+                hfam: HarborFamily = load_harbor(root, image_map=mapping)
+            except TaskFormatError as e:  # across tasks: e.g. two folders of one name
+                errors.extend(e.errors)
+            else:
+                families.append(hfam)
+                for t in hfam.tasks.values():
+                    extra = f", services: {', '.join(t.services)}" if t.services else ""
+                    oracle = "oracle" if t.has_solution else "no oracle"
+                    out.print(f"[green]ok[/]  harbor {t.id} ({oracle}{extra}) {escape(str(t.root))}")
     for line in errors:
         err.print(f"[red]error[/] {escape(line)}", highlight=False, soft_wrap=True)
     if errors:

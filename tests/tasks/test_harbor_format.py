@@ -175,3 +175,17 @@ def test_experiment_accepts_a_harbor_entry(tmp_path: Path) -> None:
     })
     entry = exp.task_entries()[0]
     assert entry.harbor is not None and entry.harbor.image_map == {"ubuntu:24.04": "ptebench/base"}
+
+
+def test_validate_cli_exits_2_naming_the_refused_field(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = _task(tmp_path, "[environment]\ngpus = 2\n")
+    r = subprocess.run([sys.executable, "-m", "ptebench.cli", "tasks", "validate", str(root.parent)],
+                       capture_output=True, text=True, timeout=120, check=False,
+                       env={**os.environ, "COLUMNS": "400"})
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"{root / 'task.toml'}: environment.gpus: GPUs are not supported" in r.stderr
+    assert "Traceback" not in r.stderr
