@@ -484,10 +484,12 @@ def parse_task(root: Path) -> HarborTask:
         main, services, errs = parse_compose(compose)
         errors += errs
     if main.context is None and main.image is None:
-        if (env_dir / "Dockerfile").is_file():
-            main.context = env_dir
-        elif cfg.environment.docker_image:
+        # As Harbor: a prebuilt docker_image wins; ptebench falls back to the Dockerfile
+        # when that image is not local (see HarborFamily.build).
+        if cfg.environment.docker_image:
             main.image = cfg.environment.docker_image
+        elif (env_dir / "Dockerfile").is_file():
+            main.context = env_dir
         else:
             errors.append(f"{env_dir}: no Dockerfile (and no environment.docker_image or compose main.image)")
     if errors:
@@ -660,7 +662,14 @@ class HarborFamily:
         if task.id in self._specs:
             return self._specs[task.id]
         env = task.config.environment
-        image = self._image(task, task.main, "environment")
+        dockerfile = task.root / "environment" / "Dockerfile"
+        try:
+            image = self._image(task, task.main, "environment")
+        except ConfigError:
+            if task.main.image is None or task.main.context is not None or not dockerfile.is_file():
+                raise
+            image = self._image(task, task.main.model_copy(update={"image": None, "context": dockerfile.parent}),
+                                "environment")
         img_user, img_wd = self._image_defaults(image)
         default_user = task.main.user or img_user or "root"
         user = str(task.config.agent.user if task.config.agent.user is not None else default_user)

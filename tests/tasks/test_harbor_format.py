@@ -189,3 +189,11 @@ def test_validate_cli_exits_2_naming_the_refused_field(tmp_path: Path) -> None:
     assert r.returncode == 2, r.stdout + r.stderr
     assert f"{root / 'task.toml'}: environment.gpus: GPUs are not supported" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_prebuilt_docker_image_wins_as_in_harbor(tmp_path: Path) -> None:
+    root = _task(tmp_path, '[environment]\ndocker_image = "org/prebuilt:1"\n')
+    t = parse_task(root)
+    assert t.main.image == "org/prebuilt:1" and t.main.context is None
+    (root / "environment" / "Dockerfile").unlink()
+    assert parse_task(root).main.image == "org/prebuilt:1"  # no Dockerfile needed then
