@@ -208,6 +208,7 @@ def test_validate_run_passes_fixtures_and_flags_broken_tasks(tmp_path: Path) -> 
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "wrong-oracle: broken: oracle fails · oracle passes no" in bad.stdout
     assert "flaky-verifier: nondeterministic verifier · oracle passes yes · verifier deterministic no" in bad.stdout
+    assert "0/2 solutions pass, 1 broken" in bad.stdout
 
 
 def test_unpullable_from_image_names_the_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
