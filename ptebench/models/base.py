@@ -138,7 +138,7 @@ class ModelConfig(Record):
     """Environment variable holding the API key (the provider's default otherwise)."""
     outputs: list[str] = Field(default_factory=list)
     """Scripted provider: the outputs to play back, in order."""
-    max_concurrency: int = 8
+    max_concurrency: int = Field(default=8, ge=1, le=10_000)
     """At most this many calls to this model in flight at once."""
     rpm: float | None = None
     """Optional requests-per-minute limit."""

@@ -309,11 +309,35 @@ class LazySandbox:
     async def restore(self, snapshot_id: str) -> Sandbox:
         return await (await self.get()).restore(snapshot_id)
 
+    async def discard_snapshot(self, snapshot_id: str) -> None:
+        discard: Any = getattr(self._box, "discard_snapshot", None)
+        if discard is not None:
+            await discard(snapshot_id)
+
+    async def stop_agent(self) -> None:
+        """Kill the agent's processes (see DockerSandbox.stop_agent), if a sandbox was
+        acquired and its backend can."""
+        stop: Any = getattr(self._box, "stop_agent", None)
+        if stop is not None:
+            await stop()
+
     async def close(self) -> None:
         await self._stack.aclose()
 
     def profile(self) -> dict[str, object]:
         return dict(self._box.profile()) if self._box is not None else {}
+
+
+async def stop_agent(lazy: LazySandbox | None, family: Any, instance: Any) -> None:
+    """Before scoring: kill every process the agent left running, unless the task's point
+    is a process that survives the episode (``stop_agent_before_scoring`` says so). A
+    sandbox that cannot be stopped raises SandboxError: the episode is an infrastructure
+    error, never a score."""
+    if lazy is None or not lazy.acquired:
+        return
+    wants: Any = getattr(family, "stop_agent_before_scoring", None)
+    if wants is None or wants(instance):
+        await lazy.stop_agent()
 
 
 async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
@@ -381,6 +405,7 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
                     status, reason, submission = "limit", f"wall_s limit reached ({limits.wall_s}s)", ctx.best
                 else:
                     raise
+            await stop_agent(lazy, family, instance)
             try:
                 score = await family.score(sandbox, instance, submission)
             except Exception as e:  # a broken scorer is this episode's error, not the run's

@@ -227,6 +227,10 @@ class Scoring(Spec):
     last stdout line), anything else 0. Env: PTEBENCH_SUBMISSION, PTEBENCH_TARGET."""
     user: str = "root"
     """check_script: the user it runs as (``agent`` to act with the agent's rights)."""
+    stop_agent: bool = True
+    """Kill every process of the agent's user before scoring (so nothing the agent left
+    running can tamper with the state or read the scorer's pipes). ``false`` only for a task
+    whose point is a process that survives the episode (ctf ``keep_alive``)."""
     function: str | None = None
     """python: ``file.py:function`` in the task folder, called on the host as
     ``function(submission, target)`` and returning a bool, a float in [0, 1] or a Score."""
