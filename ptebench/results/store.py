@@ -28,6 +28,15 @@ EPISODES = "episodes.jsonl"
 MANIFEST = "run.json"
 
 
+RESERVE = ".reserve"
+RESERVE_BYTES = 1 << 20
+"""Disk held back while a run writes, freed to record the manifest when the disk fills."""
+
+
+class ResultsWriteError(UserError):
+    """The run folder cannot be written (disk full, read-only, quota)."""
+
+
 class RunStore:
     """Reads and appends one run folder."""
 
@@ -122,11 +131,40 @@ class RunStore:
         ids = self.finished_ids()
         if episode.spec.episode_id in ids:
             return False
-        fh.write(episode.model_dump_json() + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+        start = fh.tell()
+        try:
+            fh.write(episode.model_dump_json() + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        except OSError as e:
+            self._undo_partial(start)
+            raise ResultsWriteError(
+                f"cannot write {self.episodes_path}: {e.strerror or e}. The {len(ids)} episodes "
+                "recorded before are intact; free space and continue with --resume") from e
         ids.add(episode.spec.episode_id)
         return True
+
+    def _undo_partial(self, start: int) -> None:
+        """After a failed append: cut what reached the file, so no torn line is left."""
+        with contextlib.suppress(OSError):
+            self._fh.close()
+        self._fh = None
+        with contextlib.suppress(OSError), self.episodes_path.open("rb+") as f:
+            f.truncate(start)
+
+    def reserve(self, nbytes: int = RESERVE_BYTES) -> None:
+        """Hold ``nbytes`` of the results disk, so that the manifest can still be written
+        after the disk fills (``release_reserve`` frees it first)."""
+        with contextlib.suppress(OSError):
+            self.dir.mkdir(parents=True, exist_ok=True)
+            with (self.dir / RESERVE).open("wb") as f:
+                f.write(b"\0" * nbytes)
+                f.flush()
+                os.fsync(f.fileno())
+
+    def release_reserve(self) -> None:
+        with contextlib.suppress(OSError):
+            (self.dir / RESERVE).unlink()
 
     def close(self) -> None:
         if self._fh is not None:

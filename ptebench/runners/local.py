@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import platform
 import signal
 import socket
@@ -185,6 +186,10 @@ class Executor:
         )
 
     async def run(self, resume: bool = False) -> RunResult:
+        with RunLock(self.store.dir):
+            return await self._run_locked(resume)
+
+    async def _run_locked(self, resume: bool) -> RunResult:
         if self.store.exists() and not resume:
             raise UserError(
                 f"{self.store.dir} already holds a run; pass --resume to continue it, "
@@ -192,19 +197,23 @@ class Executor:
             )
         tasks = open_tasks(self.exp)
         specs = plan(self.exp, tasks)
+        provider: SandboxProvider = registry.get("sandbox", self.exp.sandbox)(
+            **self.exp.sandbox_options)
         models = _ModelPool(run_model_configs(self.exp, self.store.dir))
+        previous = self.store.read_manifest() if resume else None
         manifest = self._manifest(resume, len(specs), models)
+        self.store.reserve()
         self.store.write_manifest(manifest)
-        self.store.open()
-        done = self.store.finished_ids()
-        todo = [s for s in specs if s.episode_id not in done]
-        self.progress.total = len(specs)
-        self.progress.skipped = len(specs) - len(todo)
-        provider: SandboxProvider = registry.get("sandbox", self.exp.sandbox)(**self.exp.sandbox_options)
-        by_family = {t.name: t for t in tasks}
+        appended_before = self.progress.done
         interrupted = False
         status = "finished"
         try:
+            self.store.open()
+            done = self.store.finished_ids()
+            todo = [s for s in specs if s.episode_id not in done]
+            self.progress.total = len(specs)
+            self.progress.skipped = len(specs) - len(todo)
+            by_family = {t.name: t for t in tasks}
             await self._run_all(todo, by_family, models, provider, manifest.run_id)
         except asyncio.CancelledError:
             interrupted, status = True, "interrupted"
@@ -217,7 +226,11 @@ class Executor:
             with contextlib.suppress(Exception):
                 await asyncio.shield(provider.aclose())
             await models.aclose()
-            manifest = manifest.model_copy(update={"status": status, "finished_at": now()})
+            self.store.release_reserve()  # room for the manifest even on a full disk
+            if status == "failed" and previous is not None and self.progress.done == appended_before:
+                manifest = previous  # a resume that ran nothing leaves the record as it was
+            else:
+                manifest = manifest.model_copy(update={"status": status, "finished_at": now()})
             self.store.write_manifest(manifest)
         return RunResult(self.store.dir, manifest, self.progress, interrupted)
 
@@ -246,6 +259,44 @@ class Executor:
             for w in workers:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+
+
+class RunLock:
+    """An exclusive lock on a run folder (``.lock``, flock) for one ``run`` / ``--resume``.
+
+    Two processes on one ``--out`` duplicated episodes (two run ids in one file); the
+    second now stops at once with a clear message. The kernel drops the lock when the
+    holder dies, so a killed run never leaves a stale lock.
+
+    Raises:
+        UserError: another process holds the folder.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / ".lock"
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise UserError(f"{self.path.parent} is in use by another ptebench run (pid "
+                            f"{holder}); wait for it to finish or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # releases the flock
+            self._fd = None
 
 
 def episode_limits(exp: Experiment, family: Any, limits_override: Limits | None) -> Limits:

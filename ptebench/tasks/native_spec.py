@@ -48,7 +48,26 @@ def _check_path(value: str, info: ValidationInfo, what: str) -> str:
     root: Path | None = ctx.get("root") if isinstance(ctx, dict) else None
     if root is not None and not (root / value).exists():
         raise ValueError(f"{what} {value!r} does not exist in {root}")
+    if root is not None:
+        escape = _escaping_link(root, root / value)
+        if escape is not None:
+            raise ValueError(f"{what} {value!r}: {escape} (a symlink may not point outside "
+                             "the task folder: its target would be copied or sent as is)")
     return value
+
+
+def _escaping_link(root: Path, path: Path) -> str | None:
+    """Why ``path`` (or, for a folder, anything under it) resolves outside ``root``, or None."""
+    top = root.resolve()
+    todo = [path]
+    if path.is_dir() and not path.is_symlink():
+        todo += sorted(path.rglob("*"))
+    for p in todo:
+        real = p.resolve()
+        if real != top and top not in real.parents:
+            rel = p.relative_to(root) if p.is_relative_to(root) else p
+            return f"{rel} resolves to {real}, outside {top}"
+    return None
 
 
 def _literal_to_dict(key: str) -> Any:
@@ -347,6 +366,10 @@ class TaskFile(Spec):
     def _build(cls, v: SandboxSpec, info: ValidationInfo) -> SandboxSpec:
         if v.build is not None:
             _check_path(v.build, info, "Dockerfile")
+            raise ValueError(
+                f"build: {v.build!r}: building a task's own Dockerfile is not supported yet "
+                "(the task would silently run on the base image); build it yourself "
+                "(FROM ptebench/base) and name it in sandbox.image")
         return v
 
     @model_validator(mode="after")

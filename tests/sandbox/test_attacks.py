@@ -380,7 +380,7 @@ async def test_stop_agent_kills_every_agent_process(dprovider: DockerProvider) -
         assert "sleep 1001" in ps and "sleep 1002" in ps and "hidden" in ps, ps
         await s.stop_agent()
         ps = (await s.exec(["ps", "-u", "agent", "-o", "pid=,args="])).stdout.splitlines()
-        left = [ln for ln in ps if not ln.split()[1:2] == ["ps"] and ln.split()[0] != "1"]
+        left = [ln for ln in ps if ln.split()[1:2] != ["ps"] and ln.split()[0] != "1"]
         assert left == [], ps
         assert (await s.exec("echo alive")).stdout == "alive\n"
 
