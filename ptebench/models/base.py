@@ -142,8 +142,9 @@ class ModelConfig(Record):
     """At most this many calls to this model in flight at once."""
     rpm: float | None = None
     """Optional requests-per-minute limit."""
-    timeout_s: float = 120.0
-    max_retries: int = 6
+    timeout_s: float = Field(default=120.0, gt=0, le=86400)
+    """Total time one attempt may take, from request to the last byte."""
+    max_retries: int = Field(default=6, ge=0, le=100)
     completion: bool = False
     """Use the text-completion endpoint (base models) instead of chat."""
     options: dict[str, JsonValue] = Field(default_factory=dict)
