@@ -57,7 +57,7 @@ def main() -> None:
             "models": [{"id": "looker", "provider": "scripted",
                         "outputs": ["Thought: look around\nAction: bash: ls -la"] * 5000}],
             "scaffolds": [{"name": "lats", "params": {
-                "iterations": max(1, args.forks // args.n_children),
+                "iterations": max(1, -(-args.forks // args.n_children) + 2),
                 "n_children": args.n_children, "branching": "snapshot", "max_depth": 30}}],
             "baseline": "lats",
             "tasks": [{"path": str(folder)}],
