@@ -279,6 +279,10 @@ class DockerSandbox:
                 infrastructure failure, never the agent's score).
         """
         self._check_open()
+        if self._s.image.uid == 0 and self._s.execd is None:
+            # the agent is root (Harbor images): its uid is PID 1's and the keepalive's, so a
+            # kill of every process it owns would stop the container. Not stopped (yet).
+            return 0
         execd = self._s.execd
         if execd is not None:
             try:
