@@ -176,17 +176,17 @@ class Totals(Record):
 class Limits(Record):
     """Budgets of one episode. None means no limit of that kind."""
 
-    steps: int | None = None
+    steps: int | None = Field(default=None, ge=0, le=1_000_000)
     """Maximum environment actions (tool calls)."""
-    tokens: int | None = None
+    tokens: int | None = Field(default=None, ge=0, le=10**12)
     """Maximum prompt + completion tokens over all calls."""
-    wall_s: float | None = None
+    wall_s: float | None = Field(default=None, gt=0, le=30 * 86400)
     """Maximum wall time of the scaffold's run."""
-    cost_usd: float | None = None
+    cost_usd: float | None = Field(default=None, ge=0, le=1e7)
     """Maximum spend in dollars."""
-    tool_timeout_s: float = 60.0
+    tool_timeout_s: float = Field(default=60.0, gt=0, le=86400)
     """Timeout of one tool action; the process tree is killed past it."""
-    tool_output_bytes: int = 16384
+    tool_output_bytes: int = Field(default=16384, ge=1, le=64 << 20)
     """Observations longer than this are truncated (the original size is recorded)."""
 
     def merged(self, override: Limits | None) -> Limits:

@@ -14,6 +14,7 @@ A line torn by a crash mid-write is detected on reopening and cut off before app
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import json
 import os
 from collections.abc import Iterator
@@ -30,6 +31,15 @@ from ptebench.results.transcript import TranscriptStore
 
 EPISODES = "episodes.jsonl"
 MANIFEST = "run.json"
+
+
+RESERVE = ".reserve"
+RESERVE_BYTES = 1 << 20
+"""Disk held back while a run writes, freed to record the manifest when the disk fills."""
+
+
+class ResultsWriteError(UserError):
+    """The run folder cannot be written (disk full, read-only, quota)."""
 
 
 class RunStore:
@@ -128,13 +138,43 @@ class RunStore:
         ids = self.finished_ids()
         if episode.spec.episode_id in ids:
             return False
-        if transcript is not None:
-            self.transcripts.put(transcript)
-        fh.write(episode.model_dump_json() + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+        start = fh.tell()
+        try:
+            if transcript is not None:
+                self.transcripts.put(transcript)
+            fh.write(episode.model_dump_json() + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        except (OSError, sqlite3.Error) as e:
+            self._undo_partial(start)
+            why = getattr(e, "strerror", None) or e
+            raise ResultsWriteError(
+                f"cannot write {self.episodes_path}: {why}. The {len(ids)} episodes "
+                "recorded before are intact; free space and continue with --resume") from e
         ids.add(episode.spec.episode_id)
         return True
+
+    def _undo_partial(self, start: int) -> None:
+        """After a failed append: cut what reached the file, so no torn line is left."""
+        with contextlib.suppress(OSError):
+            self._fh.close()
+        self._fh = None
+        with contextlib.suppress(OSError), self.episodes_path.open("rb+") as f:
+            f.truncate(start)
+
+    def reserve(self, nbytes: int = RESERVE_BYTES) -> None:
+        """Hold ``nbytes`` of the results disk, so that the manifest can still be written
+        after the disk fills (``release_reserve`` frees it first)."""
+        with contextlib.suppress(OSError):
+            self.dir.mkdir(parents=True, exist_ok=True)
+            with (self.dir / RESERVE).open("wb") as f:
+                f.write(b"\0" * nbytes)
+                f.flush()
+                os.fsync(f.fileno())
+
+    def release_reserve(self) -> None:
+        with contextlib.suppress(OSError):
+            (self.dir / RESERVE).unlink()
 
     def close(self) -> None:
         if self._fh is not None:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import platform
 import signal
 import socket
@@ -188,6 +189,10 @@ class Executor:
         )
 
     async def run(self, resume: bool = False) -> RunResult:
+        with RunLock(self.store.dir):
+            return await self._run_locked(resume)
+
+    async def _run_locked(self, resume: bool) -> RunResult:
         if self.store.exists() and not resume:
             raise UserError(
                 f"{self.store.dir} already holds a run; pass --resume to continue it, "
@@ -195,19 +200,23 @@ class Executor:
             )
         tasks = open_tasks(self.exp)
         specs = plan(self.exp, tasks)
+        provider: SandboxProvider = registry.get("sandbox", self.exp.sandbox)(
+            **self.exp.sandbox_options)
         models = _ModelPool(run_model_configs(self.exp, self.store.dir))
+        previous = self.store.read_manifest() if resume else None
         manifest = self._manifest(resume, len(specs), models)
+        self.store.reserve()
         self.store.write_manifest(manifest)
-        self.store.open()
-        done = self.store.finished_ids()
-        todo = [s for s in specs if s.episode_id not in done]
-        self.progress.total = len(specs)
-        self.progress.skipped = len(specs) - len(todo)
-        provider: SandboxProvider = registry.get("sandbox", self.exp.sandbox)(**self.exp.sandbox_options)
-        by_family = {t.name: t for t in tasks}
+        appended_before = self.progress.done
         interrupted = False
         status = "finished"
         try:
+            self.store.open()
+            done = self.store.finished_ids()
+            todo = [s for s in specs if s.episode_id not in done]
+            self.progress.total = len(specs)
+            self.progress.skipped = len(specs) - len(todo)
+            by_family = {t.name: t for t in tasks}
             await self._run_all(todo, by_family, models, provider, manifest.run_id)
         except asyncio.CancelledError:
             interrupted, status = True, "interrupted"
@@ -220,7 +229,11 @@ class Executor:
             with contextlib.suppress(Exception):
                 await asyncio.shield(provider.aclose())
             await models.aclose()
-            manifest = manifest.model_copy(update={"status": status, "finished_at": now()})
+            self.store.release_reserve()  # room for the manifest even on a full disk
+            if status == "failed" and previous is not None and self.progress.done == appended_before:
+                manifest = previous  # a resume that ran nothing leaves the record as it was
+            else:
+                manifest = manifest.model_copy(update={"status": status, "finished_at": now()})
             self.store.write_manifest(manifest)
         return RunResult(self.store.dir, manifest, self.progress, interrupted)
 
@@ -249,6 +262,44 @@ class Executor:
             for w in workers:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+
+
+class RunLock:
+    """An exclusive lock on a run folder (``.lock``, flock) for one ``run`` / ``--resume``.
+
+    Two processes on one ``--out`` duplicated episodes (two run ids in one file); the
+    second now stops at once with a clear message. The kernel drops the lock when the
+    holder dies, so a killed run never leaves a stale lock.
+
+    Raises:
+        UserError: another process holds the folder.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / ".lock"
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise UserError(f"{self.path.parent} is in use by another ptebench run (pid "
+                            f"{holder}); wait for it to finish or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # releases the flock
+            self._fd = None
 
 
 def episode_limits(exp: Experiment, family: Any, limits_override: Limits | None) -> Limits:
@@ -320,11 +371,35 @@ class LazySandbox:
     async def restore(self, snapshot_id: str) -> Sandbox:
         return await (await self.get()).restore(snapshot_id)
 
+    async def discard_snapshot(self, snapshot_id: str) -> None:
+        discard: Any = getattr(self._box, "discard_snapshot", None)
+        if discard is not None:
+            await discard(snapshot_id)
+
+    async def stop_agent(self) -> None:
+        """Kill the agent's processes (see DockerSandbox.stop_agent), if a sandbox was
+        acquired and its backend can."""
+        stop: Any = getattr(self._box, "stop_agent", None)
+        if stop is not None:
+            await stop()
+
     async def close(self) -> None:
         await self._stack.aclose()
 
     def profile(self) -> dict[str, object]:
         return dict(self._box.profile()) if self._box is not None else {}
+
+
+async def stop_agent(lazy: LazySandbox | None, family: Any, instance: Any) -> None:
+    """Before scoring: kill every process the agent left running, unless the task's point
+    is a process that survives the episode (``stop_agent_before_scoring`` says so). A
+    sandbox that cannot be stopped raises SandboxError: the episode is an infrastructure
+    error, never a score."""
+    if lazy is None or not lazy.acquired:
+        return
+    wants: Any = getattr(family, "stop_agent_before_scoring", None)
+    if wants is None or wants(instance):
+        await lazy.stop_agent()
 
 
 async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
@@ -395,6 +470,7 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
                     status, reason, submission = "limit", f"wall_s limit reached ({limits.wall_s}s)", ctx.best
                 else:
                     raise
+            await stop_agent(lazy, family, instance)
             try:
                 score = await family.score(sandbox, instance, submission)
             except Exception as e:  # a broken scorer is this episode's error, not the run's

@@ -58,6 +58,11 @@ def open_tasks(exp: Experiment) -> list[PlannedTask]:
         opts = TaskOptions(
             limit=entry.limit, ids=entry.ids, seed=entry.seed, split=entry.split, options=entry.options
         )
+        accepted: Any = getattr(family, "accepted_options", None)
+        unknown = sorted(set(entry.options) - set(accepted)) if accepted is not None else []
+        if unknown and accepted is not None:
+            raise ConfigError(f"tasks[{i}].options: unknown option(s) {', '.join(unknown)} for "
+                              f"{family.name!r}; accepted: {', '.join(sorted(accepted)) or 'none'}")
         try:
             instances = family.instances(opts)
         except ConfigError as e:
@@ -109,6 +114,12 @@ def plan(exp: Experiment, tasks: list[PlannedTask]) -> list[EpisodeSpec]:
     scaffolds = [(s, resolved_params(s)) for s in exp.scaffold_entries()]
     models = exp.model_configs()
     per_task = [task_epochs(exp, pt, i) for i, pt in enumerate(tasks)]
+    total = len(models) * len(scaffolds) * sum(
+        n * len(pt.instances) for pt, (n, _) in zip(tasks, per_task, strict=True))
+    if total > exp.max_episodes:  # counted before a single record is made
+        raise ConfigError(f"the plan has {total:,} episodes, more than max_episodes "
+                          f"({exp.max_episodes:,}); lower epochs or limits, or raise "
+                          "max_episodes in the experiment")
     for epoch in range(max((n for n, _ in per_task), default=0)):
         for pt, (n_epochs, reducer) in zip(tasks, per_task, strict=True):
             if epoch >= n_epochs:

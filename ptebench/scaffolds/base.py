@@ -258,7 +258,12 @@ class Environment:
             return Environment(None, self.tools, self._limits, self._trace, name)
         t = time.monotonic()
         snap = await self.sandbox.snapshot()
-        child = await self.sandbox.restore(snap)
+        try:
+            child = await self.sandbox.restore(snap)
+        finally:
+            discard: Any = getattr(self.sandbox, "discard_snapshot", None)
+            if discard is not None:  # one fork, one restore: free it now (disk budget)
+                await discard(snap)
         self.branch_cost_s += time.monotonic() - t
         return Environment(child, self.tools, self._limits, self._trace, name)
 

@@ -190,6 +190,9 @@ def solution_actions(script: str) -> list[Action]:
 class NativeTaskFamily:
     """A validated native task folder, as a Task."""
 
+    accepted_options: frozenset[str] = frozenset()
+    """A native folder reads no task-entry options."""
+
     def __init__(self, root: Path, spec: TaskFile, entries: list[TaskEntry]) -> None:
         self.root = root
         self.spec = spec
@@ -289,6 +292,10 @@ class NativeTaskFamily:
             raise ConfigError(f"{self.name}/{instance.id}: this task needs a sandbox")
         await run_setup(self, sandbox, self.entry(instance))
 
+    def stop_agent_before_scoring(self, instance: TaskInstance) -> bool:
+        """Whether the runner kills the agent's processes before ``score`` (``scoring.stop_agent``)."""
+        return self.spec.scoring.stop_agent
+
     async def score(
         self, sandbox: Sandbox | None, instance: TaskInstance, submission: str | None
     ) -> Score:
@@ -303,6 +310,8 @@ class FolderSuite:
     ``max_difficulty`` (int) filter on the tasks' metadata."""
 
     name = "suite"
+    accepted_options: frozenset[str] = frozenset({"categories", "max_difficulty"})
+    """Keys of a task entry's ``options`` this family reads (others are refused)."""
     folder: Path = Path()
 
     def __init__(self, options: Mapping[str, JsonValue] | TaskOptions | None = None) -> None:
@@ -351,6 +360,9 @@ class FolderSuite:
         self, sandbox: Sandbox | None, instance: TaskInstance, submission: str | None
     ) -> Score:
         return await self._family(instance).score(sandbox, instance, submission)
+
+    def stop_agent_before_scoring(self, instance: TaskInstance) -> bool:
+        return self._family(instance).stop_agent_before_scoring(instance)
 
     def family_of(self, instance: TaskInstance) -> NativeTaskFamily:
         """The native folder an instance comes from (for epochs and limits)."""

@@ -8,11 +8,15 @@ kill the agent's processes). Scoring reads secrets back from where setup stored 
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import math
 import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ptebench.errors import ConfigError, PtebenchError
 from ptebench.records import Score
@@ -26,6 +30,12 @@ if TYPE_CHECKING:
 _PUT = 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1" && chmod "$2" -- "$1"'
 _ENV_SUBMISSION_MAX = 64 * 1024
 """Longer submissions reach a check script on stdin only (env strings are size-capped)."""
+
+
+_CANNOT_RUN = (125, 126)
+"""Exit statuses of a command the sandbox could not start (the engine's 125, 126 for
+"cannot execute" / no process left to fork): the scorer did not run, so no score."""
+_FORK_FAILED = re.compile(r"fork: (retry: )?Resource temporarily unavailable|fork system call failed")
 
 
 class TaskSetupError(PtebenchError):
@@ -225,6 +235,10 @@ async def _check_script(
     )
     if res.timed_out:
         return Score(value=0.0, explanation=f"check script timed out after {sc.timeout_s:g}s")
+    if res.exit_code in _CANNOT_RUN or _FORK_FAILED.search(res.stderr):
+        raise TaskScoringError(
+            f"{fam.name}: infrastructure error, the check script could not run "
+            f"(exit {res.exit_code}): {_tail(res.stderr, 300)}")
     lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
     why = _tail(lines[-1] if lines else res.stderr, 300)
     if res.exit_code != 0:
@@ -244,14 +258,42 @@ async def _python(fam: NativeTaskFamily, submission: str | None, target: str | N
 
     sc = fam.spec.scoring
     assert sc.function is not None  # Scoring validation guarantees it
-    got = import_task_function(fam.root, sc.function)(submission, target)
-    if inspect.isawaitable(got):
-        got = await got
+    fn = import_task_function(fam.root, sc.function)
+    try:
+        got = await asyncio.wait_for(asyncio.wrap_future(_off_loop(fn, submission, target)),
+                                     sc.timeout_s)
+    except TimeoutError:
+        raise TaskScoringError(
+            f"{fam.name}: {sc.function} did not return within timeout_s={sc.timeout_s:g}s "
+            "(it keeps running in a background thread until it returns)") from None
     if isinstance(got, Score):
         return got
     if isinstance(got, bool | int | float) and 0 <= float(got) <= 1:
         return Score(value=float(got), explanation=f"{sc.function} returned {got}")
     raise TaskScoringError(f"{fam.name}: {sc.function} returned {got!r}, not a score in [0, 1]")
+
+
+def _off_loop(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    """Call a host scorer in its own daemon thread (an awaitable result is run to completion
+    there): a blocking scorer never stalls the event loop, its timeout is enforced by the
+    caller, and a stuck one cannot hold up the process's exit on SIGTERM."""
+    fut: Future[Any] = Future()
+
+    def target() -> None:
+        try:
+            got = fn(*args)
+            if inspect.isawaitable(got):
+                aw: Any = got
+
+                async def wait() -> Any:
+                    return await aw
+                got = asyncio.run(wait())
+            fut.set_result(got)
+        except BaseException as e:
+            fut.set_exception(e)
+
+    threading.Thread(target=target, daemon=True, name="ptebench-scorer").start()
+    return fut
 
 
 async def score_entry(

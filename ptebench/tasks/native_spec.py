@@ -48,7 +48,26 @@ def _check_path(value: str, info: ValidationInfo, what: str) -> str:
     root: Path | None = ctx.get("root") if isinstance(ctx, dict) else None
     if root is not None and not (root / value).exists():
         raise ValueError(f"{what} {value!r} does not exist in {root}")
+    if root is not None:
+        escape = _escaping_link(root, root / value)
+        if escape is not None:
+            raise ValueError(f"{what} {value!r}: {escape} (a symlink may not point outside "
+                             "the task folder: its target would be copied or sent as is)")
     return value
+
+
+def _escaping_link(root: Path, path: Path) -> str | None:
+    """Why ``path`` (or, for a folder, anything under it) resolves outside ``root``, or None."""
+    top = root.resolve()
+    todo = [path]
+    if path.is_dir() and not path.is_symlink():
+        todo += sorted(path.rglob("*"))
+    for p in todo:
+        real = p.resolve()
+        if real != top and top not in real.parents:
+            rel = p.relative_to(root) if p.is_relative_to(root) else p
+            return f"{rel} resolves to {real}, outside {top}"
+    return None
 
 
 def _literal_to_dict(key: str) -> Any:
@@ -251,6 +270,10 @@ class Scoring(Spec):
     last stdout line), anything else 0. Env: PTEBENCH_SUBMISSION, PTEBENCH_TARGET."""
     user: str = "root"
     """check_script: the user it runs as (``agent`` to act with the agent's rights)."""
+    stop_agent: bool = True
+    """Kill every process of the agent's user before scoring (so nothing the agent left
+    running can tamper with the state or read the scorer's pipes). ``false`` only for a task
+    whose point is a process that survives the episode (ctf ``keep_alive``)."""
     function: str | None = None
     """python: ``file.py:function`` in the task folder, called on the host as
     ``function(submission, target)`` and returning a bool, a float in [0, 1] or a Score."""
@@ -367,6 +390,10 @@ class TaskFile(Spec):
     def _build(cls, v: SandboxSpec, info: ValidationInfo) -> SandboxSpec:
         if v.build is not None:
             _check_path(v.build, info, "Dockerfile")
+            raise ValueError(
+                f"build: {v.build!r}: building a task's own Dockerfile is not supported yet "
+                "(the task would silently run on the base image); build it yourself "
+                "(FROM ptebench/base) and name it in sandbox.image")
         for name, svc in v.services.items():
             if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", name):
                 raise ValueError(f"service name {name!r} must be a DNS label (a-z, 0-9, -)")

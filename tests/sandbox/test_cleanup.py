@@ -183,3 +183,30 @@ async def test_dead_container_becomes_a_sandbox_error() -> None:
         pytest.fail("a missing image must raise SandboxError")
     finally:
         await p.aclose()
+
+
+async def test_pooled_container_is_named_after_its_episode() -> None:
+    """A warm container was named after the episode whose acquire triggered the refill, and
+    that name reached the next episode's record (26 of 40 records named another episode's
+    container); `sandbox ls` showed busy pooled containers as "(warm pool)"."""
+    from ptebench.sandbox.pool import episode_of
+
+    docker_gate()
+    p = DockerProvider(warm=1)
+    try:
+        names = {}
+        for ep in ("ep-one", "ep-two", "ep-three"):
+            async with p.acquire(SMALL, {"run": "pytest-pool", "episode": ep}) as sb:
+                prof = sb.profile()
+                names[ep] = str(prof["container"])
+                live = sb.container.client.containers.get(sb.id)
+                assert live.name == names[ep]
+                labels = live.labels
+                assert episode_of(live.name, labels) == ep, (live.name, labels)
+        for ep, name in names.items():
+            assert ep in name and not any(o in name for o in names if o != ep), names
+        waiting = [s for lst in p.pool._ready.values() for s in lst]
+        assert waiting and all(episode_of(s.container.name, s.container.labels) == "(warm pool)"
+                               for s in waiting)
+    finally:
+        await p.aclose()
