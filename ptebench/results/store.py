@@ -14,9 +14,9 @@ A line torn by a crash mid-write is detected on reopening and cut off before app
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import json
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
