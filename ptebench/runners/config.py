@@ -118,6 +118,9 @@ class Experiment(_Strict):
     concurrency: Concurrency = Field(default_factory=Concurrency)
     cache: bool = False
     """Reuse model responses for identical requests (reproducible re-runs)."""
+    spend_cap_usd: float | None = Field(default=None, gt=0)
+    """Run-level spend cap in dollars: once the run has spent this much, no new episode
+    starts (those in flight finish), and the run says so. Needs priced models."""
 
     def model_configs(self) -> list[ModelConfig]:
         return [resolve_model(m, i) for i, m in enumerate(self.models)]

@@ -197,6 +197,11 @@ class NativeTaskFamily:
         self.entries = {e.id: e for e in entries}
         self._instances = [self._instance(e) for e in entries]
 
+    @property
+    def description(self) -> str:
+        """The family's own one-line description from task.yaml (empty when it gives none)."""
+        return (self.spec.description or "").strip()
+
     # --- instances ---------------------------------------------------------------------
 
     def _read(self, rel: str) -> str:
@@ -255,6 +260,15 @@ class NativeTaskFamily:
         if spec.build is not None:  # the provider has no notion of the task folder
             spec = spec.model_copy(update={"build": str((self.root / spec.build).resolve())})
         return spec
+
+    def backend_problem(self, backend: str, instance: TaskInstance) -> str | None:
+        """Why ``instance`` cannot run on sandbox ``backend`` (None: it can); the planner asks
+        before any episode starts."""
+        from ptebench.tasks.native_run import local_problem
+
+        if self.spec.kind == "qa" or backend != "local":
+            return None
+        return local_problem(self, self.entry(instance))
 
     async def setup(self, sandbox: Sandbox | None, instance: TaskInstance) -> None:
         from ptebench.tasks.native_run import run_setup
@@ -319,6 +333,9 @@ class FolderSuite:
 
     def sandbox_spec(self, instance: TaskInstance) -> SandboxSpec | None:
         return self._family(instance).sandbox_spec(instance)
+
+    def backend_problem(self, backend: str, instance: TaskInstance) -> str | None:
+        return self._family(instance).backend_problem(backend, instance)
 
     async def setup(self, sandbox: Sandbox | None, instance: TaskInstance) -> None:
         await self._family(instance).setup(sandbox, instance)

@@ -76,6 +76,21 @@ async def _copy(fam: NativeTaskFamily, sandbox: Sandbox, dest: str, asset: FileA
             raise TaskSetupError(f"{fam.name}: copying {asset.src} to {path}: {_tail(res.stderr)}")
 
 
+def local_problem(fam: NativeTaskFamily, e: TaskEntry) -> str | None:
+    """Why this task cannot run on the local sandbox, or None (checked at plan time too)."""
+    if (e.setup or e.agent_setup) and not fam.spec.local_ok:
+        return (f"{fam.name}/{e.id}: its setup script runs as root and needs the docker sandbox "
+                "(set local_ok: true in task.yaml only if it touches nothing outside its "
+                "directory)")
+    workdir = fam.spec.sandbox.workdir
+    for dest, asset in e.files.items():
+        owner = asset.owner or ("agent" if _under(dest, workdir) else "root")
+        if owner != "agent" or not _under(dest, workdir):
+            return (f"{fam.name}/{e.id}: file {dest} is outside the workdir or owned by root; "
+                    "this task needs the docker sandbox")
+    return None
+
+
 async def run_setup(fam: NativeTaskFamily, sandbox: Sandbox, e: TaskEntry) -> None:
     """Copy the task's files, run its setup script as root, then its agent_setup as the agent.
 
@@ -84,11 +99,9 @@ async def run_setup(fam: NativeTaskFamily, sandbox: Sandbox, e: TaskEntry) -> No
         TaskSetupError: a copy or the setup script failed.
     """
     scripts = [(e.setup, "root"), (e.agent_setup, fam.spec.sandbox.user)]
-    if sandbox.name == "local" and any(s for s, _ in scripts) and not fam.spec.local_ok:
-        raise ConfigError(
-            f"{fam.name}/{e.id}: its setup script runs as root and needs the docker sandbox "
-            "(set local_ok: true in task.yaml only if it touches nothing outside its directory)"
-        )
+    problem = local_problem(fam, e) if sandbox.name == "local" else None
+    if problem is not None:
+        raise ConfigError(problem)
     for dest, asset in e.files.items():
         await _copy(fam, sandbox, dest, asset)
     for rel, user in scripts:
