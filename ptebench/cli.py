@@ -26,7 +26,7 @@ from ptebench.errors import UserError
 
 app = typer.Typer(help="ptebench: measure what scaffolds add, in compute-equivalent gain.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # messages: never hard-wrapped mid-line
 out = Console()
 
 scaffolds_app = typer.Typer(help="Scaffolds (how a model is driven).", no_args_is_help=True)

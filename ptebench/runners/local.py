@@ -269,7 +269,7 @@ class Executor:
                 if cap is not None and self.progress.cost_usd >= cap:
                     if self.stop_reason is None:
                         self.stop_reason = (
-                            f"spend cap reached: ${self.progress.cost_usd:.4f} spent of "
+                            f"spend cap reached: ${self.progress.cost_usd:.6g} spent of "
                             f"spend_cap_usd ${cap:g}; {queue.qsize()} episode(s) not started "
                             "(raise the cap and --resume to run them)")
                     return
