@@ -12,9 +12,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ptebench.errors import ConfigError
 from pydantic import JsonValue
 
+from ptebench.errors import ConfigError
 from ptebench.records import EpisodeSpec, RunManifest
 
 IGNORED = ("out", "concurrency", "sandbox_options")

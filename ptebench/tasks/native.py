@@ -28,7 +28,7 @@ import yaml
 from pydantic import JsonValue, ValidationError
 
 from ptebench.errors import ConfigError
-from ptebench.records import Action, Limits, Score, reduce_epoch_scores
+from ptebench.records import Action, Limits, Score
 from ptebench.sandbox.base import Sandbox, SandboxSpec
 from ptebench.tasks.base import Reference, TaskInstance, TaskOptions, select
 from ptebench.tasks.native_spec import (
@@ -352,15 +352,3 @@ class FolderSuite:
 
 def _num(v: JsonValue) -> float:
     return float(v) if isinstance(v, int | float) else 0.0
-
-
-def reduce_scores(values: list[float], epochs: Epochs) -> float:
-    """Combine one instance's per-attempt scores as the family's reducer says.
-
-    Raises:
-        ValueError: pass@k with fewer than k attempts.
-    """
-    k = epochs.k or 1
-    if epochs.reducer == "pass_at_k" and k > len(values):
-        raise ValueError(f"pass@{k} needs at least {k} attempts, got {len(values)}")
-    return reduce_epoch_scores(values, epochs.recorded)
