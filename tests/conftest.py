@@ -51,6 +51,26 @@ def _require(flag: str, problem: str | None) -> None:
     pytest.skip(problem)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _sandbox_image(request: pytest.FixtureRequest) -> None:
+    """The one place the sandbox base image is built: once per session, before any test or
+    module fixture runs, whenever a Docker test is selected — so any Docker test (humaneval,
+    ctf, metr, sandbox) passes alone, not only after tests/sandbox happened to build it.
+    Without an engine it does nothing: each Docker test's gate then skips or fails."""
+    if not any(item.get_closest_marker("docker") for item in request.session.items):
+        return
+    if docker_problem() is not None:
+        return
+    from ptebench.sandbox.images import ensure_base_image
+
+    ensure_base_image()
+
+
+def require_docker() -> None:
+    """The Docker gate for module-scoped fixtures (they run before the per-test gate)."""
+    _require("PTEBENCH_REQUIRE_DOCKER", docker_problem())
+
+
 @pytest.fixture(autouse=True)
 def _resource_gates(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("docker") is not None:
