@@ -43,6 +43,17 @@ def llama_problem() -> str | None:
     return None
 
 
+def require_system(problem: str | None) -> None:
+    """Gate for a system tool the Makefile's system-deps installs (chromium, docker-compose):
+    under any PTEBENCH_REQUIRE_* flag (CI) its absence fails the test; otherwise it skips."""
+    if problem is None:
+        return
+    flags = [f for f in ("PTEBENCH_REQUIRE_DOCKER", "PTEBENCH_REQUIRE_LLAMA") if os.environ.get(f) == "1"]
+    if flags:
+        pytest.fail(f"{'/'.join(flags)}=1 but {problem} (make system-deps installs it)")
+    pytest.skip(problem)
+
+
 def _require(flag: str, problem: str | None) -> None:
     if problem is None:
         return

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from ptebench.results.table import SIM_BANNER
+from tests.conftest import require_system
 from tests.results.test_ceg_cli import run
 
 
@@ -34,8 +35,9 @@ def test_report_is_self_contained(report_file: Path) -> None:
     assert "&quot;run_id&quot;" in text, "the manifest is embedded"
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
 def test_report_renders_in_headless_chromium(report_file: Path, tmp_path: Path) -> None:
+    if shutil.which("chromium") is None:
+        require_system("chromium is not installed")
     out = report_file
     shot = tmp_path / "shot.png"
     subprocess.run(
