@@ -12,7 +12,7 @@ in order, when a name is looked up:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from importlib import metadata
 from typing import Any, Literal, TypeVar, get_args
@@ -57,7 +57,7 @@ def register(kind: Kind, name: str) -> Callable[[T], T]:
 
 
 @contextmanager
-def isolated() -> Iterator[None]:
+def isolated() -> Generator[None]:
     """Undo, on exit, every registration made inside (plugins a test registers must not
     outlive it: a later ``scaffolds list`` in the same process would meet them)."""
     saved = {k: dict(v) for k, v in _REGISTRY.items()}

@@ -90,7 +90,7 @@ def _status(df: pd.DataFrame) -> pd.DataFrame:
     for c in sorted(set(cls) - {""}):
         d[f"error_{c}"] = (cls == c).astype(int)
     cols = ["n", *STATUS, *[c for c in d.columns if str(c).startswith("error_")]]
-    return d.groupby(KEY + ["task"])[cols].sum()
+    return pd.DataFrame(d.groupby(KEY + ["task"])[cols].sum())
 
 
 def _cell_status(st: pd.DataFrame, cell: tuple[str, str],
