@@ -35,6 +35,16 @@ def test_report_is_self_contained(report_file: Path) -> None:
     assert "&quot;run_id&quot;" in text, "the manifest is embedded"
 
 
+def test_report_counts_errors_by_failure_class(report_file: Path, sim_run: Path) -> None:
+    from ptebench.results.store import load
+
+    df = load(sim_run)
+    broken = int((df["status"] == "error").sum())
+    assert broken and set(df.loc[df["status"] == "error", "failure"]) == {"sandbox"}  # setup
+    text = report_file.read_text()
+    assert f"error episodes by failure class: model 0 · sandbox {broken} · task 0 · harness 0" in text
+
+
 def test_report_renders_in_headless_chromium(report_file: Path, tmp_path: Path) -> None:
     if shutil.which("chromium") is None:
         require_system("chromium is not installed")
