@@ -263,13 +263,16 @@ class Executor:
             queue.put_nowait(s)
 
         cap = self.exp.spend_cap_usd
+        # the cap covers the whole run: what earlier sessions of a resumed run spent counts
+        before = sum(e.totals.cost_usd or 0.0 for e in self.store.iter_episodes()) if cap else 0.0
 
         async def worker() -> None:
             while True:
-                if cap is not None and self.progress.cost_usd >= cap:
+                spent = before + self.progress.cost_usd
+                if cap is not None and spent >= cap:
                     if self.stop_reason is None:
                         self.stop_reason = (
-                            f"spend cap reached: ${self.progress.cost_usd:.6g} spent of "
+                            f"spend cap reached: ${spent:.6g} spent of "
                             f"spend_cap_usd ${cap:g}; {queue.qsize()} episode(s) not started "
                             "(raise the cap and --resume to run them)")
                     return

@@ -165,6 +165,11 @@ def test_spend_cap_stops_scheduling_and_says_so(tmp_path: Path) -> None:
     assert len(eps) == 1 and (eps[0].totals.cost_usd or 0) > 1e-9
     man = json.loads((tmp_path / "a" / "run.json").read_text())
     assert man["status"] == "interrupted" and "spend cap" in man["stop_reason"]
+    # the cap is the run's, not a session's: resuming under it starts nothing more
+    again = _cli(tmp_path, cfg, "--out", str(tmp_path / "a"), "--quiet", "--no-catalog",
+                 "--resume")
+    assert again.returncode == 1 and "4 episode(s) not started" in again.stderr, again.stderr
+    assert len(list(RunStore(tmp_path / "a").iter_episodes())) == 1
 
 
 # --- progress, overrides --------------------------------------------------------------------
