@@ -198,6 +198,12 @@ class Limits(Record):
 
 EpisodeStatus = Literal["ok", "limit", "error"]
 
+FailureClass = Literal["model", "sandbox", "task", "harness"]
+"""Where an errored episode broke: ``model`` (the provider failed after retries, context
+length), ``sandbox`` (infrastructure: engine error, image missing, task setup failed),
+``task`` (the scorer crashed), ``harness`` (the scaffold or ptebench itself raised)."""
+FAILURE_CLASSES: tuple[FailureClass, ...] = ("model", "sandbox", "task", "harness")
+
 
 class EpisodeSpec(Record):
     """One planned unit of work: a model, a scaffold with params, a task instance, an epoch."""
@@ -255,6 +261,8 @@ class Episode(Record):
     """ok: finished; limit: a budget ran out (best submission scored); error: something broke."""
     reason: str | None = None
     """Why the episode hit a limit or failed."""
+    failure: FailureClass | None = None
+    """Class of the failure when status is error (see ``FailureClass``); None otherwise."""
     totals: Totals = Field(default_factory=Totals)
     metrics: dict[str, JsonValue] = Field(default_factory=dict)
     """Scaffold-specific figures (e.g. ToT any-of-b success, branching cost)."""
@@ -296,6 +304,12 @@ class RunManifest(Record):
     models: list[CatalogEntry] = Field(default_factory=list)
     sessions: int = 1
     """How many times the run was started (1 + number of resumes)."""
+    extensions: list[dict[str, JsonValue]] = Field(default_factory=list)
+    """Deliberate extensions (``--resume --extend``): for each, when, the fields that changed,
+    and the config and resolved form it was resumed with; ``config``/``resolved`` stay the
+    run's first."""
+    stop_reason: str | None = None
+    """Why the run stopped scheduling episodes before the plan was done (e.g. the spend cap)."""
 
 
 def reduce_epoch_scores(values: list[float], reducer: str) -> float:

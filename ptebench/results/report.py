@@ -306,6 +306,11 @@ def build_report(loaded: LoadedTable, result: CEGResult, title: str = "") -> str
         f"(resampling {', '.join(o.resample)}; seed {o.seed}) · inference FLOPs are "
         f"epoch-comparable (2·N·tokens) · {result.excluded_errors} error episode(s) excluded · "
         f"{len(loaded.table)} scored episodes</p>")
+    if loaded.excluded_errors:
+        from ptebench.records import FAILURE_CLASSES
+
+        by = " · ".join(f"{c} {loaded.failures.get(c, 0)}" for c in FAILURE_CLASSES)
+        parts.append(f"<p class='meta'>error episodes by failure class: {_esc(by)}</p>")
     parts.append("<h2>Compute-equivalent gain (Table-1 style)</h2>")
     parts.append(ceg_table_html(result))
     parts.append("<p class='meta'>CEG depends on scale: read it per model; the geometric mean "

@@ -187,7 +187,7 @@ class RunStore:
 COLUMNS = [
     "run_id", "episode_id", "model", "model_family", "train_flop", "simulated", "scaffold",
     "scaffold_name", "params_json", "task_family", "task_id", "epoch", "seed", "score", "status",
-    "reason", "score_reducer", "oracle_feedback", "oracle_calls", "sandbox", "calls", "steps", "prompt_tokens",
+    "reason", "failure", "score_reducer", "oracle_feedback", "oracle_calls", "sandbox", "calls", "steps", "prompt_tokens",
     "completion_tokens", "cached_prompt_tokens", "reasoning_tokens", "flops_epoch",
     "flops_physical", "cost_usd", "model_s", "sandbox_s", "wall_s", "started_at", "finished_at",
 ]
@@ -213,6 +213,7 @@ def episode_row(e: Episode) -> dict[str, Any]:
         "score": e.score.value if e.score is not None else None,
         "status": e.status,
         "reason": e.reason,
+        "failure": e.failure,
         "score_reducer": s.score_reducer,
         "oracle_feedback": e.oracle_feedback,
         "oracle_calls": e.oracle_calls,

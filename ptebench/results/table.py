@@ -50,6 +50,8 @@ class LoadedTable:
     notes: list[str] = field(default_factory=list)
     manifest: dict[str, Any] | None = None
     """run.json of a ptebench run directory, when the input was one."""
+    failures: dict[str, int] = field(default_factory=dict)
+    """Error episodes by failure class (model, sandbox, task, harness), for a run directory."""
 
 
 def _bool_column(values: pd.Series, name: str, source: str) -> pd.Series:
@@ -275,7 +277,9 @@ def _load_run_dir(p: Path) -> LoadedTable:
     manifest = None
     if (p / "run.json").exists():
         manifest = json.loads((p / "run.json").read_text())
-    return LoadedTable(validate_table(table, str(p)), str(p), n_err, notes, manifest)
+    errors = episodes.loc[episodes["status"] == "error", "failure"].fillna("harness")
+    failures = {str(k): int(v) for k, v in errors.value_counts().items()}
+    return LoadedTable(validate_table(table, str(p)), str(p), n_err, notes, manifest, failures)
 
 
 def epoch_index(table: pd.DataFrame) -> np.ndarray:

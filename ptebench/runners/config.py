@@ -144,6 +144,9 @@ class Experiment(_Strict):
     max_count: int = Field(default=MAX_COUNT, ge=1)
     """Largest integer a scaffold parameter may take (n, iterations, max_steps, ...;
     ``*_tokens`` parameters may take up to 1000 × this); raise it for a bigger search."""
+    spend_cap_usd: float | None = Field(default=None, gt=0)
+    """Run-level spend cap in dollars: once the run has spent this much, no new episode
+    starts (those in flight finish), and the run says so. Needs priced models."""
 
     def model_configs(self) -> list[ModelConfig]:
         return [resolve_model(m, i) for i, m in enumerate(self.models)]

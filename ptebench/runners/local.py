@@ -32,10 +32,21 @@ from ptebench.models.base import EpisodeBinding, Model, ModelConfig
 from ptebench.models.catalog import ModelCard, default_catalog
 from ptebench.models.meter import LimitReached, MeteredModel, Trace, warn_missing_card
 from ptebench.models.transcript import Transcript
-from ptebench.records import CatalogEntry, Episode, EpisodeSpec, Limits, RunManifest, Score, Totals
+from ptebench.records import (
+    CatalogEntry,
+    Episode,
+    EpisodeSpec,
+    FailureClass,
+    Limits,
+    RunManifest,
+    Score,
+    Totals,
+)
 from ptebench.results.store import RunStore
 from ptebench.runners.config import Experiment
-from ptebench.runners.plan import PlannedTask, open_tasks, plan
+from ptebench.runners.failures import FailureSummary, Phase, classify
+from ptebench.runners.plan import PlannedTask, check_plan, open_tasks, plan
+from ptebench.runners.resume import check_labels, check_resume, extension_record
 from ptebench.sandbox.base import (
     DEFAULT_OUTPUT_LIMIT,
     ExecResult,
@@ -75,14 +86,23 @@ class Progress:
     limit: int = 0
     error: int = 0
     tokens: int = 0
-    flops: float = 0.0
+    flops: float | None = 0.0
+    """Epoch-comparable FLOPs so far; None once an episode's are unknown (no model card)."""
+    cost_usd: float = 0.0
+    """Dollars spent so far (calls without prices count 0; plan-time checks refuse a spend
+    cap on such models)."""
+    failures: FailureSummary = field(default_factory=FailureSummary)
+    """Errored episodes of this session by failure class, with reasons."""
     listeners: list[Callable[[Progress], None]] = field(default_factory=list)
 
     def add(self, e: Episode) -> None:
         self.done += 1
         setattr(self, e.status, getattr(self, e.status) + 1)
         self.tokens += e.totals.prompt_tokens + e.totals.completion_tokens
-        self.flops += e.totals.flops_epoch or 0.0
+        f = e.totals.flops_epoch
+        self.flops = None if self.flops is None or f is None else self.flops + f
+        self.cost_usd += e.totals.cost_usd or 0.0
+        self.failures.add(e)
         for f in self.listeners:
             f(self)
 
@@ -93,6 +113,8 @@ class RunResult:
     manifest: RunManifest
     progress: Progress
     interrupted: bool = False
+    stop_reason: str | None = None
+    """Why scheduling stopped before the plan was done (the run-level spend cap)."""
 
 
 def run_model_configs(exp: Experiment, run_dir: Path) -> list[ModelConfig]:
@@ -159,8 +181,10 @@ class Executor:
     """Runs one experiment into one run folder."""
 
     def __init__(self, exp: Experiment, out: Path, raw_config: dict[str, Any] | None = None,
-                 config_path: str | None = None) -> None:
+                 config_path: str | None = None, extend: bool = False) -> None:
         self.exp = exp
+        self.extend = extend
+        self.stop_reason: str | None = None
         self.store = RunStore(out)
         self.raw = raw_config if raw_config is not None else exp.model_dump(mode="json")
         self.config_path = config_path
@@ -169,9 +193,14 @@ class Executor:
     def _manifest(self, resume: bool, planned: int, models: _ModelPool) -> RunManifest:
         old = self.store.read_manifest()
         if old is not None and resume:
+            resolved = self.exp.model_dump(mode="json")
+            changes = check_resume(old, resolved, self.extend)
+            extensions = list(old.extensions)
+            if changes:
+                extensions.append(extension_record(self.raw, resolved, changes))
             return old.model_copy(update={
                 "status": "running", "finished_at": None, "sessions": old.sessions + 1,
-                "planned_episodes": planned,
+                "planned_episodes": planned, "extensions": extensions, "stop_reason": None,
             })
         return RunManifest(
             run_id=uuid.uuid4().hex[:12],
@@ -200,6 +229,9 @@ class Executor:
             )
         tasks = open_tasks(self.exp)
         specs = plan(self.exp, tasks)
+        check_plan(self.exp, tasks)
+        if resume and self.store.exists():
+            check_labels([e.spec for e in self.store.iter_episodes()], specs)
         provider: SandboxProvider = registry.get("sandbox", self.exp.sandbox)(
             **self.exp.sandbox_options)
         models = _ModelPool(run_model_configs(self.exp, self.store.dir))
@@ -230,12 +262,15 @@ class Executor:
                 await asyncio.shield(provider.aclose())
             await models.aclose()
             self.store.release_reserve()  # room for the manifest even on a full disk
+            if self.stop_reason is not None and status == "finished":
+                status = "interrupted"
             if status == "failed" and previous is not None and self.progress.done == appended_before:
                 manifest = previous  # a resume that ran nothing leaves the record as it was
             else:
-                manifest = manifest.model_copy(update={"status": status, "finished_at": now()})
+                manifest = manifest.model_copy(update={"status": status, "finished_at": now(),
+                                                       "stop_reason": self.stop_reason})
             self.store.write_manifest(manifest)
-        return RunResult(self.store.dir, manifest, self.progress, interrupted)
+        return RunResult(self.store.dir, manifest, self.progress, interrupted, self.stop_reason)
 
     async def _run_all(self, todo: list[EpisodeSpec], tasks: dict[str, PlannedTask],
                        models: _ModelPool, provider: SandboxProvider, run_id: str) -> None:
@@ -243,8 +278,20 @@ class Executor:
         for s in todo:
             queue.put_nowait(s)
 
+        cap = self.exp.spend_cap_usd
+        # the cap covers the whole run: what earlier sessions of a resumed run spent counts
+        before = sum(e.totals.cost_usd or 0.0 for e in self.store.iter_episodes()) if cap else 0.0
+
         async def worker() -> None:
             while True:
+                spent = before + self.progress.cost_usd
+                if cap is not None and spent >= cap:
+                    if self.stop_reason is None:
+                        self.stop_reason = (
+                            f"spend cap reached: ${spent:.6g} spent of "
+                            f"spend_cap_usd ${cap:g}; {queue.qsize()} episode(s) not started "
+                            "(raise the cap and --resume to run them)")
+                    return
                 try:
                     spec = queue.get_nowait()
                 except asyncio.QueueEmpty:
@@ -433,6 +480,8 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
     ctx: EpisodeContext | None = None
     tb: str | None = None
     labels = {"ptebench.run": run_id, "ptebench.episode": spec.episode_id}
+    failure: FailureClass | None = None
+    phase: Phase = "setup"
     try:
         sb_spec = family.sandbox_spec(instance)
         if sb_spec is not None and sb_spec.network == "full" and not exp.allow_full_internet:
@@ -453,6 +502,7 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
 
                 stack.callback(_record)  # runs first on exit, error or not
             await family.setup(sandbox, instance)
+            phase = "scaffold"
             env = Environment(sandbox, list(instance.tools), limits, trace)
             if oracle_on:
                 async def _oracle(candidate: str | None) -> float | None:
@@ -471,17 +521,20 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
                 else:
                     raise
             await stop_agent(lazy, family, instance)
+            phase = "score"
             try:
                 score = await family.score(sandbox, instance, submission)
             except Exception as e:  # a broken scorer is this episode's error, not the run's
                 status, reason = "error", f"scoring failed: {type(e).__name__}: {e}"
                 tb = traceback.format_exc()
+                failure = classify(e, "score")
 
     except asyncio.CancelledError:
         raise
     except Exception as e:
         status, reason = "error", f"{type(e).__name__}: {e}"
         tb = traceback.format_exc()
+        failure = classify(e, phase)
         log.debug("episode %s failed", spec.episode_id, exc_info=True)
     wall = time.monotonic() - t0
     transcript = trace.transcript.finish(spec.episode_id, submission, score,
@@ -502,6 +555,7 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
         score=score,
         status=status,  # type: ignore[arg-type]
         reason=reason,
+        failure=failure,
         totals=Totals.of(trace.calls, trace.steps, wall),
         metrics=dict(ctx.metrics) if ctx else {},
         started_at=started,
@@ -512,13 +566,14 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
 
 def run_experiment(exp: Experiment, out: Path, resume: bool = False, raw: dict[str, Any] | None = None,
                    config_path: str | None = None,
-                   on_progress: Callable[[Progress], None] | None = None) -> RunResult:
+                   on_progress: Callable[[Progress], None] | None = None,
+                   extend: bool = False) -> RunResult:
     """Run an experiment to completion (or interruption) in a fresh event loop.
 
     SIGTERM is turned into a clean stop like Ctrl-C: finished episodes stay on disk, the
     manifest says ``interrupted``, and ``resume=True`` continues the run.
     """
-    executor = Executor(exp, out, raw, config_path)
+    executor = Executor(exp, out, raw, config_path, extend)
     if on_progress is not None:
         executor.progress.listeners.append(on_progress)
 

@@ -28,7 +28,7 @@ import yaml
 from pydantic import JsonValue, ValidationError
 
 from ptebench.errors import ConfigError
-from ptebench.records import Action, Limits, Score, reduce_epoch_scores
+from ptebench.records import Action, Limits, Score
 from ptebench.sandbox.base import Sandbox, SandboxSpec, ServiceSpec
 from ptebench.tasks.base import Reference, TaskInstance, TaskOptions, select
 from ptebench.tasks.native_spec import (
@@ -201,6 +201,11 @@ class NativeTaskFamily:
         self._instances = [self._instance(e) for e in entries]
         self._services: dict[str, ServiceSpec] | None = None
 
+    @property
+    def description(self) -> str:
+        """The family's own one-line description from task.yaml (empty when it gives none)."""
+        return (self.spec.description or "").strip()
+
     # --- instances ---------------------------------------------------------------------
 
     def _read(self, rel: str) -> str:
@@ -261,6 +266,15 @@ class NativeTaskFamily:
         if any(s.build is not None for s in spec.services.values()):
             spec = spec.model_copy(update={"services": self._built_services()})
         return spec
+
+    def backend_problem(self, backend: str, instance: TaskInstance) -> str | None:
+        """Why ``instance`` cannot run on sandbox ``backend`` (None: it can); the planner asks
+        before any episode starts."""
+        from ptebench.tasks.native_run import local_problem
+
+        if self.spec.kind == "qa" or backend != "local":
+            return None
+        return local_problem(self, self.entry(instance))
 
     def _built_services(self) -> dict[str, ServiceSpec]:
         """The sandbox's services with each ``build`` Dockerfile built (cached by content hash)
@@ -353,6 +367,9 @@ class FolderSuite:
     def sandbox_spec(self, instance: TaskInstance) -> SandboxSpec | None:
         return self._family(instance).sandbox_spec(instance)
 
+    def backend_problem(self, backend: str, instance: TaskInstance) -> str | None:
+        return self._family(instance).backend_problem(backend, instance)
+
     async def setup(self, sandbox: Sandbox | None, instance: TaskInstance) -> None:
         await self._family(instance).setup(sandbox, instance)
 
@@ -371,15 +388,3 @@ class FolderSuite:
 
 def _num(v: JsonValue) -> float:
     return float(v) if isinstance(v, int | float) else 0.0
-
-
-def reduce_scores(values: list[float], epochs: Epochs) -> float:
-    """Combine one instance's per-attempt scores as the family's reducer says.
-
-    Raises:
-        ValueError: pass@k with fewer than k attempts.
-    """
-    k = epochs.k or 1
-    if epochs.reducer == "pass_at_k" and k > len(values):
-        raise ValueError(f"pass@{k} needs at least {k} attempts, got {len(values)}")
-    return reduce_epoch_scores(values, epochs.recorded)

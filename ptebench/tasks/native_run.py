@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ptebench.errors import ConfigError, PtebenchError
+from ptebench.errors import ConfigError, PtebenchError, SandboxError
 from ptebench.records import Score
 from ptebench.sandbox.base import Sandbox, ServiceSandbox
 from ptebench.tasks.native_spec import FileAsset, TaskEntry
@@ -44,6 +44,11 @@ class TaskSetupError(PtebenchError):
 
 class TaskScoringError(PtebenchError):
     """The scorer itself failed (e.g. the target could not be read back): not a 0 score."""
+
+
+class SandboxBrokenError(TaskScoringError, SandboxError):
+    """The sandbox could not run the scorer (exit 125/126, fork failed): an infrastructure
+    failure (failure class ``sandbox``), neither a score nor the task's fault."""
 
 
 def _tail(text: str, n: int = 600) -> str:
@@ -86,6 +91,21 @@ async def _copy(fam: NativeTaskFamily, sandbox: Sandbox, dest: str, asset: FileA
             raise TaskSetupError(f"{fam.name}: copying {asset.src} to {path}: {_tail(res.stderr)}")
 
 
+def local_problem(fam: NativeTaskFamily, e: TaskEntry) -> str | None:
+    """Why this task cannot run on the local sandbox, or None (checked at plan time too)."""
+    if (e.setup or e.agent_setup) and not fam.spec.local_ok:
+        return (f"{fam.name}/{e.id}: its setup script runs as root and needs the docker sandbox "
+                "(set local_ok: true in task.yaml only if it touches nothing outside its "
+                "directory)")
+    workdir = fam.spec.sandbox.workdir
+    for dest, asset in e.files.items():
+        owner = asset.owner or ("agent" if _under(dest, workdir) else "root")
+        if owner != "agent" or not _under(dest, workdir):
+            return (f"{fam.name}/{e.id}: file {dest} is outside the workdir or owned by root; "
+                    "this task needs the docker sandbox")
+    return None
+
+
 async def run_setup(fam: NativeTaskFamily, sandbox: Sandbox, e: TaskEntry) -> None:
     """Copy the task's files, run its setup script as root, then its agent_setup as the agent.
 
@@ -94,11 +114,9 @@ async def run_setup(fam: NativeTaskFamily, sandbox: Sandbox, e: TaskEntry) -> No
         TaskSetupError: a copy or the setup script failed.
     """
     scripts = [(e.setup, "root"), (e.agent_setup, fam.spec.sandbox.user)]
-    if sandbox.name == "local" and any(s for s, _ in scripts) and not fam.spec.local_ok:
-        raise ConfigError(
-            f"{fam.name}/{e.id}: its setup script runs as root and needs the docker sandbox "
-            "(set local_ok: true in task.yaml only if it touches nothing outside its directory)"
-        )
+    problem = local_problem(fam, e) if sandbox.name == "local" else None
+    if problem is not None:
+        raise ConfigError(problem)
     for dest, asset in e.files.items():
         await _copy(fam, sandbox, dest, asset)
     for dest, sf in e.from_services.items():
@@ -236,7 +254,7 @@ async def _check_script(
     if res.timed_out:
         return Score(value=0.0, explanation=f"check script timed out after {sc.timeout_s:g}s")
     if res.exit_code in _CANNOT_RUN or _FORK_FAILED.search(res.stderr):
-        raise TaskScoringError(
+        raise SandboxBrokenError(
             f"{fam.name}: infrastructure error, the check script could not run "
             f"(exit {res.exit_code}): {_tail(res.stderr, 300)}")
     lines = [ln for ln in res.stdout.splitlines() if ln.strip()]

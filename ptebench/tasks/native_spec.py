@@ -26,6 +26,7 @@ from pydantic import (
 
 from ptebench.records import Limits
 from ptebench.sandbox.base import SandboxSpec
+from ptebench.tasks.base import TOOLS
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 """Family names and task ids: letters, digits, ``_ . -``; no slashes (``/`` joins them)."""
@@ -131,6 +132,13 @@ class Target(Spec):
         return self
 
 
+def _known_tools(tools: list[str]) -> list[str]:
+    unknown = [t for t in tools if t not in TOOLS]
+    if unknown:
+        raise ValueError(f"unknown tool(s) {unknown}; accepted: {', '.join(TOOLS)}")
+    return tools
+
+
 class FileAsset(Spec):
     """A file or directory of the task folder copied into the sandbox before setup runs.
 
@@ -202,6 +210,11 @@ class TaskEntry(Spec):
     """Public facts: category, difficulty (1–5), human_minutes, ..."""
     tools: list[str] | None = None
     """Tools of this task; default the family's ``tools``."""
+
+    @field_validator("tools")
+    @classmethod
+    def _task_tools(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else _known_tools(v)
     limits: Limits | None = None
     """Per-task budget overrides (only the fields given replace the family's)."""
     solution: str | None = None
@@ -349,6 +362,11 @@ class TaskFile(Spec):
     """agentic: acts in a sandbox; qa: answers in text, no sandbox."""
     tools: list[str] = Field(default_factory=lambda: ["bash", "python", "submit"])
     """Tools the agent may call."""
+
+    @field_validator("tools")
+    @classmethod
+    def _family_tools(cls, v: list[str]) -> list[str]:
+        return _known_tools(v)
     tasks: list[TaskEntry] | None = None
     """The tasks, inline."""
     tasks_file: str | None = None

@@ -27,10 +27,18 @@ def make(srv: WireServer, **kw: Any) -> OpenAIModel:
 
 
 async def test_max_concurrency_caps_requests_in_flight() -> None:
+    """The server holds every request until the test releases it, one at a time, each time
+    two are waiting: with the cap, never a third in flight; without it, all six would be
+    held at once (no timing involved)."""
     with WireServer() as srv:
-        srv.delay_s = 0.15
+        srv.hold = True
         m = make(srv, max_concurrency=2)
-        await asyncio.gather(*(m.generate(GenerateRequest(prompt=str(i))) for i in range(6)))
+        calls = asyncio.gather(*(m.generate(GenerateRequest(prompt=str(i))) for i in range(6)))
+        for served in range(6):
+            want = min(2, 6 - served)
+            await asyncio.to_thread(srv.wait_held, want)
+            srv.release_one()
+        await calls
         await m.aclose()
     assert len(srv.requests) == 6
     assert srv.peak_in_flight == 2

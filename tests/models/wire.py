@@ -114,6 +114,11 @@ class WireServer:
         self.in_flight = 0
         self.peak_in_flight = 0
         self.delay_s = 0.0
+        self.hold = False
+        """Hold each successful request until ``release_one`` (event-based concurrency tests)."""
+        self._held = threading.Condition(self._lock)
+        self._n_held = 0
+        self._releases = 0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -172,13 +177,38 @@ class WireServer:
                 elif fault == "badjson":
                     self._send(200, b'{"id": "x", "choices": [ {"trunc')
                 else:
+                    if server.hold:
+                        server._wait_release()
                     if server.delay_s:
                         time.sleep(server.delay_s)
                     self._send(200, json.dumps(server.reply(self.path, body)).encode())
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # serve_forever polls for shutdown every poll_interval (default 0.5 s: half a second lost
+        # per server, per test); 10 ms keeps shutdown prompt at negligible cost.
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        kwargs={"poll_interval": 0.01}, daemon=True)
+
+    def _wait_release(self) -> None:
+        with self._held:
+            self._n_held += 1
+            self._held.notify_all()
+            while self._releases == 0:
+                self._held.wait()
+            self._releases -= 1
+            self._n_held -= 1
+
+    def wait_held(self, n: int, timeout: float = 60.0) -> None:
+        """Block until at least ``n`` requests are being held."""
+        with self._held:
+            if not self._held.wait_for(lambda: self._n_held >= n, timeout):
+                raise TimeoutError(f"only {self._n_held} request(s) held, wanted {n}")
+
+    def release_one(self) -> None:
+        with self._held:
+            self._releases += 1
+            self._held.notify_all()
 
     @property
     def url(self) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from ptebench.results.table import SIM_BANNER
+from tests.conftest import require_system
 from tests.results.test_ceg_cli import run
 
 
@@ -34,8 +35,19 @@ def test_report_is_self_contained(report_file: Path) -> None:
     assert "&quot;run_id&quot;" in text, "the manifest is embedded"
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
+def test_report_counts_errors_by_failure_class(report_file: Path, sim_run: Path) -> None:
+    from ptebench.results.store import load
+
+    df = load(sim_run)
+    broken = int((df["status"] == "error").sum())
+    assert broken and set(df.loc[df["status"] == "error", "failure"]) == {"sandbox"}  # setup
+    text = report_file.read_text()
+    assert f"error episodes by failure class: model 0 · sandbox {broken} · task 0 · harness 0" in text
+
+
 def test_report_renders_in_headless_chromium(report_file: Path, tmp_path: Path) -> None:
+    if shutil.which("chromium") is None:
+        require_system("chromium is not installed")
     out = report_file
     shot = tmp_path / "shot.png"
     subprocess.run(

@@ -1,15 +1,17 @@
 """The attack suite: each test tries to break one protection of the hardened profile.
 
 Every test asserts the protection held. Where the engine cannot enforce a setting (docker
-info says so), the test skips with that reason — it never passes without trying. Network
-attacks target only loopback, the host's bridge address, and an address that the
-container cannot route to: nothing leaves the machine.
+info says so), the test skips with that reason, and fails under PTEBENCH_REQUIRE_DOCKER=1 —
+it never passes without trying. Cgroup limits are read from v1 or v2 files, whichever the
+container has. Network attacks target only loopback, the host's bridge address, and an
+address that the container cannot route to: nothing leaves the machine.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -47,9 +49,37 @@ def engine_info(p: DockerProvider) -> dict[str, Any]:
 
 
 def require_engine(p: DockerProvider, key: str, what: str) -> None:
+    """Skip when the engine cannot enforce a setting; under PTEBENCH_REQUIRE_DOCKER=1 (CI)
+    fail instead, so a protection is never reported as tested when it was not."""
     info = engine_info(p)
     if not info.get(key, False):
-        pytest.skip(f"the engine cannot enforce {what}: docker info {key}={info.get(key)!r}")
+        problem = f"the engine cannot enforce {what}: docker info {key}={info.get(key)!r}"
+        if os.environ.get("PTEBENCH_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"PTEBENCH_REQUIRE_DOCKER=1 but {problem}")
+        pytest.skip(problem)
+
+
+CGROUP_LIMITS = """
+cd /sys/fs/cgroup
+if [ -f cgroup.controllers ]; then
+  echo v2; cat memory.max memory.swap.max cpu.max
+else
+  echo v1; cat memory/memory.limit_in_bytes memory/memory.memsw.limit_in_bytes \
+    cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us
+fi
+"""
+
+
+async def cgroup_limits(sb: DockerSandbox) -> dict[str, int]:
+    """memory, memory+swap (bytes), CPU quota and period (µs) as the container's own cgroup
+    files say — cgroup v1 or v2 (where swap is counted apart from memory)."""
+    out = (await sb.exec(CGROUP_LIMITS)).stdout.split()
+    version, vals = out[0], out[1:]
+    if version == "v2":
+        mem, swap, quota, period = (int(v) for v in vals)
+        return {"memory": mem, "memory_swap": mem + swap, "quota": quota, "period": period}
+    mem, memsw, quota, period = (int(v) for v in vals)
+    return {"memory": mem, "memory_swap": memsw, "quota": quota, "period": period}
 
 
 @pytest.fixture
@@ -140,9 +170,8 @@ async def test_memory_bomb_is_killed_and_swap_is_not_an_escape(
     r = await sb.exec(["python3", "-c", bomb], timeout=60)
     assert r.exit_code == 137 and not r.timed_out
     assert int(r.stdout.split()[-1]) * 16 < 2 * SMALL.resources.memory_mb
-    limit = await sb.exec("cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
-                          "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
-    assert limit.stdout.split() == [str(SMALL.resources.memory_mb << 20)] * 2
+    limits = await cgroup_limits(sb)
+    assert limits["memory"] == limits["memory_swap"] == SMALL.resources.memory_mb << 20
     assert (await sb.exec("echo alive")).stdout == "alive\n"
 
 
@@ -252,8 +281,8 @@ async def test_docker_socket_is_unreachable(sb: DockerSandbox) -> None:
 
 async def test_cpu_quota_and_profile_are_applied(dprovider: DockerProvider, sb: DockerSandbox) -> None:
     require_engine(dprovider, "CpuCfsQuota", "a CPU quota")
-    r = await sb.exec("cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us")
-    quota, period = map(int, r.stdout.split())
+    limits = await cgroup_limits(sb)
+    quota, period = limits["quota"], limits["period"]
     assert quota / period == pytest.approx(SMALL.resources.cpus)
     prof = sb.profile()
     assert prof["network"] == "none" and prof["cap_drop"] == ["ALL"]

@@ -60,6 +60,7 @@ def test_sigkilled_runner_leaves_nothing_after_cleanup(tmp_path: Path) -> None:
         "concurrency": {"episodes": 3},
     }))
     out = tmp_path / "run"
+    since = int(time.time()) - 1
     proc = subprocess.Popen(
         [sys.executable, "-m", "ptebench.cli", "run", str(cfg), "--out", str(out), "--quiet"],
         env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -75,9 +76,28 @@ def test_sigkilled_runner_leaves_nothing_after_cleanup(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert leftovers(run) == {"containers": 0, "volumes": 0, "images": 0}
     # Creates the killed runner had in flight finish inside the engine; cleanup's extra passes
-    # must have caught them, so nothing appears later either.
-    time.sleep(3)
+    # must have caught them: the engine's own event log shows every container it created for
+    # this run destroyed (events, not a guessed sleep).
+    created, destroyed = container_events(run, since)
+    assert created and created == destroyed, (created - destroyed)
     assert leftovers(run) == {"containers": 0, "volumes": 0, "images": 0}
+
+
+def container_events(run: str, since: int) -> tuple[set[str], set[str]]:
+    """Ids of the run's containers the engine logged as created and as destroyed."""
+    import docker
+
+    c = docker.from_env()
+    created: set[str] = set()
+    destroyed: set[str] = set()
+    for ev in c.events(since=since, until=int(time.time()) + 1, decode=True,
+                       filters={"type": "container", "label": f"ptebench.run={run}"}):
+        if ev.get("Action") == "create":
+            created.add(ev["id"])
+        elif ev.get("Action") == "destroy":
+            destroyed.add(ev["id"])
+    c.close()
+    return created, destroyed
 
 
 SNAPSHOTTER = textwrap.dedent("""

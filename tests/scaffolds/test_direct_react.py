@@ -8,6 +8,7 @@ from ptebench.results.store import RunStore
 from ptebench.runners.config import parse_experiment
 from ptebench.runners.local import run_experiment
 from ptebench.scaffolds.base import ParseError, extract_answer, extract_code, parse_action
+from tests.scaffolds import formulas
 
 
 def _one(tmp_path: Path, scaffold: object, outputs: list[str], task: str = "arith", **kw: object):
@@ -70,7 +71,7 @@ def test_react_runs_tool_then_submits(tmp_path: Path) -> None:
         f"Thought: done\nAction: submit: {inst.reference.answer}",
     ]
     ep = _one(tmp_path, "react", outputs)
-    assert [c.role for c in ep.calls] == ["act"] * 3
+    assert [c.role for c in ep.calls] == formulas.react(turns=3)  # the unparseable reply is a turn
     assert len(ep.steps) == 1 and ep.steps[0].observation.strip() == inst.reference.answer
     assert ep.score is not None and ep.score.value == 1.0
 

@@ -99,8 +99,11 @@ async def test_a_check_script_that_cannot_run_is_an_error_not_a_zero(tmp_path: P
     fam = family(tmp_path, {"method": "check_script", "script": "check.sh", "submission": "state",
                             "user": "agent"},
                  {}, files={"check.sh": f"echo 'bash: fork: Resource temporarily unavailable' >&2\nexit {code}\n"})
-    with pytest.raises(TaskScoringError, match=f"infrastructure error.*exit {code}"):
+    with pytest.raises(TaskScoringError, match=f"infrastructure error.*exit {code}") as info:
         await score(fam, None)
+    # counted as an infrastructure failure of the run, not as the task's scorer crashing
+    from ptebench.runners.failures import classify
+    assert classify(info.value, "score") == "sandbox"
 
 
 async def test_a_fork_failure_in_a_check_script_is_an_error(tmp_path: Path) -> None:
