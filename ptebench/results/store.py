@@ -147,9 +147,13 @@ class RunStore:
             os.fsync(fh.fileno())
         except (OSError, sqlite3.Error) as e:
             self._undo_partial(start)
-            why = getattr(e, "strerror", None) or e
+            if isinstance(e, sqlite3.Error):  # the transcript's transaction was rolled back
+                where = self.transcripts.path
+                why = f"No space left on device ({e})" if "full" in str(e) else str(e)
+            else:
+                where, why = self.episodes_path, e.strerror or str(e)
             raise ResultsWriteError(
-                f"cannot write {self.episodes_path}: {why}. The {len(ids)} episodes "
+                f"cannot write {where}: {why}. The {len(ids)} episodes "
                 "recorded before are intact; free space and continue with --resume") from e
         ids.add(episode.spec.episode_id)
         return True
