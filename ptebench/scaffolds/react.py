@@ -22,13 +22,8 @@ from ptebench.models.base import GenerateRequest, GenerateResponse, Message, Too
 from ptebench.models.meter import LimitReached
 from ptebench.records import Action
 from ptebench.registry import register
-from ptebench.scaffolds.base import (
-    EpisodeContext,
-    ParseError,
-    ScaffoldParams,
-    extract_answer,
-    parse_action,
-)
+from ptebench.scaffolds.base import EpisodeContext, ScaffoldParams
+from ptebench.scaffolds.parsing import ACT_STOP, ParseError, extract_answer, parse_action
 from ptebench.tasks.base import TaskView
 
 TOOL_HELP = {
@@ -136,6 +131,7 @@ class React:
             role="act",
             temperature=p.temperature,
             max_tokens=p.max_tokens,
+            stop=ACT_STOP,
             tools=tool_specs(ctx.task) if p.tool_calling == "native" else [],
         )
         return await ctx.model.generate(req)
@@ -216,7 +212,7 @@ class React:
         resp = await ctx.model.generate(
             GenerateRequest(
                 messages=messages, role="act", temperature=self.params.temperature,
-                max_tokens=self.params.max_tokens,
+                max_tokens=self.params.max_tokens, stop=ACT_STOP,
             )
         )
         try:
