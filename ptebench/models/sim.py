@@ -423,7 +423,10 @@ def _instructions(request: GenerateRequest) -> str:
 
 _ASKS: list[tuple[str, re.Pattern[str]]] = [
     ("tests", re.compile(r"\bwrite\b[^.\n]{0,40}\btests?\b|\bassert\b statements", re.I)),
-    ("reflect", re.compile(r"\bdiagnose\b|\breflect(?:ion)? on\b|\bwhat went wrong\b", re.I)),
+    (
+        "reflect",
+        re.compile(r"\bdiagnose\b|\breflect(?:ion)? on\b|\bwhat went wrong\b|\bwhy\b[^.\n]{0,30}\bfailed\b", re.I),
+    ),
     (
         "value",
         re.compile(
@@ -450,7 +453,19 @@ def asked_for(request: GenerateRequest) -> str:
     for kind, rx in _ASKS:
         if rx.search(text):
             return kind
+    if _open_steps(text):
+        return "propose"
     return "answer"
+
+
+def _open_steps(text: str) -> bool:
+    """Does the prompt end in a list of steps left open (``Steps:`` then step lines, no
+    answer yet), for the model to continue with the next step or the answer?"""
+    at = text.rfind("Steps:")
+    if at < 0 or (at > 0 and text[at - 1] != "\n"):
+        return False
+    rest = [ln for ln in text[at + len("Steps:") :].splitlines() if ln.strip()]
+    return not any(re.match(r"\s*(?:answer|input|numbers)\s*:", ln, re.I) for ln in rest)
 
 
 def _action_forms(tool: str, inp: str) -> list[str]:

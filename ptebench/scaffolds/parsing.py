@@ -46,7 +46,7 @@ class ParseError(ValueError):
 
 _LABELS = r"(?:thought|action[ _]input|action|final[ _]answer|answer|observation)"
 _LABEL_RE = re.compile(
-    rf"^[ \t>]*(?:#+[ \t]*)?(?:[*_]{{1,3}}[ \t]*)?({_LABELS})(?:[ \t]*\d+)?[ \t]*(?:[*_]{{1,3}})?[ \t]*:[ \t]*(?:[*_]{{1,3}}(?=[ \t]|$))?[ \t]*",
+    rf"^[ \t>]*(?:(?:[-•]|\d+[.)])[ \t]+)?(?:#+[ \t]*)?(?:[*_]{{1,3}}[ \t]*)?({_LABELS})(?:[ \t]*\d+)?[ \t]*(?:[*_]{{1,3}})?[ \t]*:[ \t]*(?:[*_]{{1,3}}(?=[ \t]|$))?[ \t]*",
     re.I | re.M,
 )
 _FENCE_RE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t]*```[ \t]*$|\Z)", re.S | re.M)
