@@ -9,8 +9,6 @@ the sandbox, with snapshot/fork for tree search) and, only when the experiment e
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, JsonValue
 from ptebench.models.meter import LimitReached, MeteredModel, Trace
 from ptebench.records import Action, Limits, Step
 from ptebench.sandbox.base import Sandbox
+from ptebench.scaffolds import parsing
 from ptebench.tasks.base import TaskView
 
 
@@ -57,95 +56,11 @@ class Oracle:
         return await self._score(candidate)
 
 
-# --- action parsing -----------------------------------------------------------------------
-
-_ACTION_RE = re.compile(r"^\s*Action\s*\d*\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
-_THOUGHT_RE = re.compile(r"Thought\s*\d*\s*:\s*(.*?)(?=^\s*Action\s*\d*\s*:|\Z)", re.I | re.S | re.M)
-_TOOL_INPUT_RE = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*(?:\[(.*)\]\s*$|:\s?(.*)$|\((.*)\)\s*$)", re.S)
-
-
-class ParseError(ValueError):
-    """The model's output holds no usable action; the message becomes the observation."""
-
-
-def parse_action(text: str, tools: list[str]) -> tuple[str | None, Action]:
-    """Parse ``Thought: ...`` / ``Action: tool: input`` (or ``tool[input]``, or a JSON object
-    ``{"tool": ..., "input": ...}``) into (thought, Action).
-
-    Everything after ``Action:`` belongs to the action, so multi-line programs work.
-
-    Raises:
-        ParseError: no action, an unknown tool, or malformed JSON — with a message the model
-            can act on.
-    """
-    thought_m = _THOUGHT_RE.search(text)
-    thought = thought_m.group(1).strip() if thought_m else None
-    stripped = text.strip()
-    if stripped.startswith("{"):
-        try:
-            obj = json.loads(stripped)
-        except json.JSONDecodeError as e:
-            raise ParseError(f"could not parse action: invalid JSON ({e.msg})") from e
-        if not isinstance(obj, dict) or "tool" not in obj:
-            raise ParseError('could not parse action: JSON needs {"tool": ..., "input": ...}')
-        tool, arg = str(obj["tool"]), obj.get("input", "")
-        if not isinstance(arg, str):
-            arg = json.dumps(arg)
-        return thought, _checked(Action(tool=tool, input=arg), tools)
-    m = _ACTION_RE.search(text)
-    if m is None:
-        raise ParseError(
-            "could not parse action: write 'Thought: ...' then 'Action: <tool>: <input>' "
-            f"with a tool among {', '.join(tools)}"
-        )
-    rest = text[m.start(1) :].strip()
-    tm = _TOOL_INPUT_RE.match(rest)
-    if tm is None:
-        raise ParseError(f"could not parse action {rest[:80]!r}: expected '<tool>: <input>'")
-    tool = tm.group(1).lower()
-    arg = next((g for g in tm.groups()[1:] if g is not None), "")
-    return thought, _checked(Action(tool=tool, input=_strip_fence(arg)), tools)
-
-
-def _strip_fence(s: str) -> str:
-    s = s.strip()
-    m = re.match(r"^```[\w+-]*\n(.*?)\n?```$", s, re.S)
-    return m.group(1) if m else s
-
-
-def _checked(action: Action, tools: list[str]) -> Action:
-    if action.tool not in tools:
-        raise ParseError(
-            f"could not parse action: unknown tool {action.tool!r}; available: {', '.join(tools)}"
-        )
-    return action
-
-
-_ANSWER_RE = re.compile(r"^\s*(?:final\s+)?answer\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
-_CODE_RE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.S)
-
-
-def extract_answer(text: str) -> str:
-    """The final answer in a model's text: the last ``Answer: ...`` line, else the last
-    non-empty line. An empty output gives an empty answer (which scores as wrong)."""
-    found = _ANSWER_RE.findall(text)
-    if found:
-        return str(found[-1]).strip()
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
-
-
-def extract_code(text: str, prompt: str = "") -> str:
-    """The program in a model's text: the last fenced block, else the whole text.
-
-    A completion that only continues ``prompt`` (a body without the ``def`` line, as base
-    models write) is prefixed with the prompt so the result is a whole program.
-    """
-    blocks = _CODE_RE.findall(text)
-    code = str(blocks[-1]) if blocks else text
-    if prompt and "def " not in code:
-        code = prompt + code
-    return code.strip("\n") + "\n"
+# The parsers live in ptebench.scaffolds.parsing; these names are aliases of it, kept so
+# code written against the old import path keeps working. New code imports parsing.
+ParseError = parsing.ParseError
+parse_action = parsing.parse_action
+extract_answer = parsing.extract_answer
 
 
 # --- the environment ------------------------------------------------------------------------

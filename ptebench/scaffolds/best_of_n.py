@@ -26,7 +26,7 @@ from ptebench.errors import ConfigError
 from ptebench.models.base import GenerateRequest
 from ptebench.models.meter import LimitReached
 from ptebench.registry import get, register
-from ptebench.scaffolds import prompts
+from ptebench.scaffolds import parsing, prompts
 from ptebench.scaffolds.base import EpisodeContext, ScaffoldParams
 from ptebench.scaffolds.codeexec import run_tests
 
@@ -109,7 +109,7 @@ def _with_temperature(params: ScaffoldParams, temperature: float | None) -> Scaf
 
 def majority_choice(cands: list[str | None]) -> str | None:
     """The most common normalised answer (ties: the earliest); its first raw form."""
-    keys = [prompts.normalise(c) for c in cands]
+    keys = [parsing.normalise(c) for c in cands]
     counts = Counter(k for k in keys if k is not None)
     if not counts:
         return None
@@ -158,7 +158,7 @@ async def sample_candidates(
                 ctx.candidate(majority_choice(cands))
     finally:
         ctx.metrics["samples"] = len(cands)
-        ctx.metrics["distinct_answers"] = len({prompts.normalise(c) for c in cands} - {None})
+        ctx.metrics["distinct_answers"] = len({parsing.normalise(c) for c in cands} - {None})
     return cands
 
 
@@ -172,7 +172,7 @@ async def vote(ctx: EpisodeContext, cands: list[str]) -> int:
     resp = await ctx.model.generate(
         GenerateRequest(messages=prompts.user(text), role="vote", temperature=0.0)
     )
-    i = prompts.parse_index(resp.text, len(cands))
+    i = parsing.parse_index(resp.text, len(cands))
     ctx.metrics["vote_parsed"] = i is not None
     return 0 if i is None else i
 
@@ -189,13 +189,13 @@ async def generate_tests(ctx: EpisodeContext, k: int, temperature: float = 0.0) 
     resp = await ctx.model.generate(
         GenerateRequest(messages=prompts.user(text), role="test_gen", temperature=temperature)
     )
-    return prompts.parse_tests(resp.text, k)
+    return parsing.parse_tests(resp.text, k)
 
 
 def _distinct(cands: list[str | None]) -> list[str]:
     seen: dict[str, str] = {}
     for c in cands:
-        k = prompts.normalise(c)
+        k = parsing.normalise(c)
         if c is not None and k is not None and k not in seen:
             seen[k] = c
     return list(seen.values())

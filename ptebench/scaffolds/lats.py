@@ -38,11 +38,12 @@ from pydantic import Field
 
 from ptebench.models.base import GenerateRequest, Message
 from ptebench.registry import register
-from ptebench.scaffolds import prompts
-from ptebench.scaffolds.base import EpisodeContext, ParseError, ScaffoldParams, parse_action
+from ptebench.scaffolds import parsing, prompts
+from ptebench.scaffolds.base import EpisodeContext, ScaffoldParams
 from ptebench.scaffolds.best_of_n import generate_tests
 from ptebench.scaffolds.branching import Brancher, BranchMode, NodeState
 from ptebench.scaffolds.codeexec import TestReport, run_tests
+from ptebench.scaffolds.parsing import ParseError, parse_action
 from ptebench.scaffolds.react import system_prompt
 
 
@@ -152,6 +153,7 @@ class Lats:
                 n=n,
                 max_tokens=self.params.max_tokens,
                 temperature=self.params.temperature if temperature is None else temperature,
+                stop=parsing.ACT_STOP if role == "act" else [],
             )
         )
         return [ch.text for ch in resp.choices]
@@ -168,7 +170,7 @@ class Lats:
             "value",
             temperature=0.0,
         )
-        return prompts.parse_score(out[0]) or 0.0
+        return parsing.parse_score(out[0]) or 0.0
 
     async def _reflect(self, ctx: EpisodeContext, attempt: str, feedback: str) -> None:
         text = (
@@ -246,7 +248,7 @@ class Lats:
             "answer",
             temperature=0.0,
         )
-        root = Node(program=prompts.extract_submission(first[0], ctx.task))
+        root = Node(program=parsing.extract_submission(first[0], ctx.task))
         if root.program is not None:
             await self._evaluate_program(ctx, root, tests, with_model=False)
             if await accept(root):
@@ -267,7 +269,7 @@ class Lats:
                 ctx, prompts.user(self._code_prompt(ctx, leaf)), "answer", n=p.n_children
             )
             for out in outs:
-                prog = prompts.extract_submission(out, ctx.task)
+                prog = parsing.extract_submission(out, ctx.task)
                 child = Node(parent=leaf, depth=leaf.depth + 1, program=prog)
                 leaf.children.append(child)
                 if prog is None:

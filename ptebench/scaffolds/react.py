@@ -22,13 +22,8 @@ from ptebench.models.base import GenerateRequest, GenerateResponse, Message, Too
 from ptebench.models.meter import LimitReached
 from ptebench.records import Action
 from ptebench.registry import register
-from ptebench.scaffolds.base import (
-    EpisodeContext,
-    ParseError,
-    ScaffoldParams,
-    extract_answer,
-    parse_action,
-)
+from ptebench.scaffolds.base import EpisodeContext, ScaffoldParams
+from ptebench.scaffolds.parsing import ACT_STOP, ParseError, extract_answer, parse_action
 from ptebench.tasks.base import TaskView
 
 TOOL_HELP = {
@@ -36,9 +31,6 @@ TOOL_HELP = {
     "python": "python: <program> — run a Python 3 program (it may span several lines)",
     "submit": "submit: <answer> — submit your final answer and end the task",
 }
-
-OBSERVATION_STOP = "\nObservation:"
-"""Act calls stop here: the observation is the environment's to write, not the model's."""
 
 FORCE_SUBMIT = "You are out of steps. Reply with 'Answer: <your final answer>'."
 
@@ -140,7 +132,7 @@ class React:
             temperature=p.temperature,
             max_tokens=p.max_tokens,
             tools=tool_specs(ctx.task) if p.tool_calling == "native" else [],
-            stop=[OBSERVATION_STOP],
+            stop=ACT_STOP,
             cue=None if p.tool_calling == "native" else "Thought:",
         )
         return await ctx.model.generate(req)
@@ -221,7 +213,7 @@ class React:
         resp = await ctx.model.generate(
             GenerateRequest(
                 messages=messages, role="act", temperature=self.params.temperature,
-                max_tokens=self.params.max_tokens, cue="Answer:",
+                max_tokens=self.params.max_tokens, stop=ACT_STOP, cue="Answer:",
             )
         )
         try:

@@ -25,7 +25,7 @@ from pydantic import Field, JsonValue
 
 from ptebench.models.base import GenerateRequest, Message
 from ptebench.registry import register
-from ptebench.scaffolds import prompts
+from ptebench.scaffolds import parsing, prompts
 from ptebench.scaffolds.base import EpisodeContext, ScaffoldParams
 from ptebench.scaffolds.best_of_n import generate_tests
 from ptebench.scaffolds.codeexec import run_tests
@@ -137,7 +137,7 @@ class Reflexion:
                     max_tokens=p.max_tokens,
                 )
             )
-            new = prompts.extract_submission(resp.text, ctx.task)
+            new = parsing.extract_submission(resp.text, ctx.task)
             if new is None:
                 passed, feedback = False, "Your reply held no code block."
             else:
@@ -185,7 +185,7 @@ class Reflexion:
                 max_tokens=self.params.max_tokens,
             )
         )
-        return prompts.parse_score(resp.text) or 0.0
+        return parsing.parse_score(resp.text) or 0.0
 
     async def _run_trials(self, ctx: EpisodeContext) -> str | None:
         p = self.params

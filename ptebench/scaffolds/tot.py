@@ -34,9 +34,10 @@ from pydantic import Field
 
 from ptebench.models.base import GenerateRequest, Message
 from ptebench.registry import register
-from ptebench.scaffolds import prompts
-from ptebench.scaffolds.base import EpisodeContext, ParseError, ScaffoldParams, parse_action
+from ptebench.scaffolds import parsing, prompts
+from ptebench.scaffolds.base import EpisodeContext, ScaffoldParams
 from ptebench.scaffolds.branching import Brancher, BranchMode, NodeState
+from ptebench.scaffolds.parsing import ParseError, parse_action
 
 
 class TotParams(ScaffoldParams):
@@ -123,6 +124,7 @@ class Tot:
                 n=n,
                 temperature=self.params.temperature,
                 max_tokens=self.params.max_tokens,
+                stop=parsing.ACT_STOP if role == "act" else [],
             )
         )
         return [c.text for c in resp.choices]
@@ -142,7 +144,7 @@ class Tot:
                     f"corrected, complete version.\n{prompts.answer_format(ctx.task)}"
                 )
             outs = await self._generate(ctx, prompts.user(text), "answer", p.n_propose)
-            progs = [prompts.extract_submission(o, ctx.task) for o in outs]
+            progs = [parsing.extract_submission(o, ctx.task) for o in outs]
             return [Thought(lines=[g], answer=g) for g in progs if g is not None]
         last = t == p.steps - 1
         if mode == "text" and last and "cot" in pack:
@@ -151,7 +153,7 @@ class Tot:
             text = prompts.fill(pack["propose"], input=_left(ctx, s))
         else:
             text = self._generic_propose(ctx, s, last, mode)
-        lines = prompts.parse_lines(
+        lines = parsing.parse_lines(
             (await self._generate(ctx, prompts.user(text), "propose", 1))[0]
         )
         if mode == "act":
@@ -183,7 +185,7 @@ class Tot:
     def _text_children(self, s: Thought, lines: list[str]) -> list[Thought]:
         out: list[Thought] = []
         for ln in lines:
-            ans = prompts.find_answer(ln)
+            ans = parsing.find_answer(ln)
             out.append(Thought(lines=[*s.lines, ln], answer=ans, final=ans is not None))
         return out
 
@@ -193,7 +195,7 @@ class Tot:
         tools = sorted({*ctx.task.tools, "submit"})
         out: list[Thought] = []
         for ln in dict.fromkeys(lines):
-            ans = prompts.find_answer(ln)
+            ans = parsing.find_answer(ln)
             if ans is not None:
                 out.append(Thought([*s.lines, ln], ans, True, state=NodeState(s.state.actions)))
                 continue
@@ -249,7 +251,7 @@ class Tot:
         key = "\n".join(m.content for m in msgs)
         if key not in self._cache:
             outs = await self._generate(ctx, msgs, "value", self.params.n_evaluate)
-            self._cache[key] = sum(prompts.parse_tot_value(o) for o in outs)
+            self._cache[key] = sum(parsing.parse_tot_value(o) for o in outs)
         return self._cache[key]
 
     async def _valued(self, ctx: EpisodeContext, children: list[Thought]) -> list[Thought]:

@@ -37,7 +37,7 @@ ADD_BAD = "def add(a, b):\n    return a - b\n"
 PACK = {
     "propose": "PROPOSE numbers: {input}\nNext steps:\n",
     "value": "VALUE numbers: {input}\nsure, likely or impossible?\n",
-    "value_last": "VALUE-LAST puzzle {input} answer: {answer}\n",
+    "value_last": "VALUE-LAST puzzle {input} answer: {answer}\nsure or impossible?\n",
     "cot": "COT input: {input}\n",
 }
 """A Game-of-24-shaped prompt pack (ToT's keys)."""
