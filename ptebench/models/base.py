@@ -146,6 +146,9 @@ class ModelConfig(Record):
     max_retries: int = 6
     completion: bool = False
     """Use the text-completion endpoint (base models) instead of chat."""
+    native_tools: bool | None = None
+    """The model takes tools through the provider's tool-calling API. None: the model card
+    says (``native_tools``; false without a card). Never with ``completion``."""
     options: dict[str, JsonValue] = Field(default_factory=dict)
     """Provider-specific extras (e.g. launcher settings, sim law overrides)."""
 
