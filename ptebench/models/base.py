@@ -83,6 +83,10 @@ class Choice(Record):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     finish_reason: str | None = None
     """stop, length, tool_calls, ... as reported by the provider."""
+    reasoning: str | None = None
+    """Thinking/reasoning text the provider returned beside the reply (OpenAI-compatible
+    ``reasoning_content``/``reasoning``, Anthropic thinking blocks): kept for the transcript,
+    never parsed for actions or answers."""
 
 
 class GenerateResponse(Record):
