@@ -38,12 +38,13 @@ RETRY_STATUS = frozenset({408, 409, 429})
 
 _CONTEXT_RE = re.compile(
     r"context_length_exceeded|maximum context length|context length|prompt is too long"
-    r"|exceeds? the (?:available )?context|exceed_context_size",
+    r"|exceeds? the (?:available )?context|exceed_context_size|exceeds? (?:the )?context window",
     re.IGNORECASE,
 )
 """How providers say a request is over the context window: OpenAI (code
 context_length_exceeded), Anthropic ("prompt is too long: N tokens > M maximum"), vLLM
-("This model's maximum context length is ..."), llama.cpp (exceed_context_size_error)."""
+("This model's maximum context length is ..."), llama.cpp (exceed_context_size_error),
+llama-cpp-python ("Requested tokens (N) exceed context window of M")."""
 
 
 def is_context_error(status: int, exc: Any) -> bool:

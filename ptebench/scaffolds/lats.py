@@ -353,14 +353,11 @@ class Lats:
     # -- QA and agentic --------------------------------------------------------------------
     def _act_messages(self, ctx: EpisodeContext, node: Node, native: bool) -> list[Message]:
         user = prompts.task_text(ctx.task) + self._lessons()
-        system = native_system_prompt(ctx.task) if native else system_prompt(ctx.task)
-        msgs = [
-            Message(role="system", content=system),
-            Message(role="user", content=user),
-        ]
         if node.lines:
-            msgs.append(Message(role="user", content="Trajectory so far:\n" + node.text))
-        return msgs
+            # one user turn: chat templates such as Gemma's require strict alternation
+            user += "\n\nTrajectory so far:\n" + node.text
+        system = native_system_prompt(ctx.task) if native else system_prompt(ctx.task)
+        return [Message(role="system", content=system), Message(role="user", content=user)]
 
     async def _value_of(self, ctx: EpisodeContext, node: Node) -> float:
         """A node's evaluation: the self-evaluated (or oracle) reward of a final answer, the

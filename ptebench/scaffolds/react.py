@@ -288,9 +288,13 @@ class React:
         self, ctx: EpisodeContext, messages: list[Message], tools: list[str]
     ) -> str | None:
         native = self.native or has_tool_turns(messages)
-        messages.append(
-            Message(role="user", content=FORCE_SUBMIT_NATIVE if native else FORCE_SUBMIT)
-        )
+        ask = FORCE_SUBMIT_NATIVE if native else FORCE_SUBMIT
+        if messages[-1].role == "user":
+            # one user turn: chat templates such as Gemma's require strict alternation
+            last = messages[-1]
+            messages[-1] = last.model_copy(update={"content": f"{last.content}\n\n{ask}"})
+        else:
+            messages.append(Message(role="user", content=ask))
         resp = await ctx.model.generate(
             GenerateRequest(
                 messages=messages,

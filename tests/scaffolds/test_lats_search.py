@@ -104,8 +104,8 @@ async def explore(params: dict[str, object]) -> tuple[EpisodeContext, Explorer]:
 
 def _depth(req: GenerateRequest) -> int:
     """Actions in the trajectory an act request continues (0 at the root)."""
-    last = req.messages[-1].content
-    return len(re.findall(r"^Action:", last, re.M)) if last.startswith("Trajectory") else 0
+    _, _, trajectory = req.messages[-1].content.partition("Trajectory so far:")
+    return len(re.findall(r"^Action:", trajectory, re.M))
 
 
 async def test_agentic_search_runs_k_iterations_and_expands_siblings() -> None:
