@@ -79,6 +79,8 @@ class ModelCall(Record):
     """True when the response came from ptebench's optional response cache."""
     error: str | None = None
     """The error that ended the call, if it failed."""
+    elided_observations: int = 0
+    """Older observations replaced by a marker to fit the context budget (see Limits)."""
 
 
 class Action(Record):
@@ -188,6 +190,10 @@ class Limits(Record):
     """Timeout of one tool action; the process tree is killed past it."""
     tool_output_bytes: int = Field(default=16384, ge=1, le=64 << 20)
     """Observations longer than this are truncated (the original size is recorded)."""
+    context_tokens: int | None = None
+    """Context budget of one request (prompt + reply cap), in tokens: older observations are
+    elided with a marker to stay inside it. None: the model card's context window (no
+    budget when the card states none)."""
 
     def merged(self, override: Limits | None) -> Limits:
         """These limits with every field that ``override`` sets explicitly taken from it."""

@@ -87,6 +87,10 @@ class Choice(Record):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     finish_reason: str | None = None
     """stop, length, tool_calls, ... as reported by the provider."""
+    reasoning: str | None = None
+    """Thinking/reasoning text the provider returned beside the reply (OpenAI-compatible
+    ``reasoning_content``/``reasoning``, Anthropic thinking blocks): kept for the transcript,
+    never parsed for actions or answers."""
 
 
 class GenerateResponse(Record):
@@ -153,6 +157,9 @@ class ModelConfig(Record):
     max_retries: int = Field(default=6, ge=0, le=100)
     completion: bool = False
     """Use the text-completion endpoint (base models) instead of chat."""
+    native_tools: bool | None = None
+    """The model takes tools through the provider's tool-calling API. None: the model card
+    says (``native_tools``; false without a card). Never with ``completion``."""
     options: dict[str, JsonValue] = Field(default_factory=dict)
     """Provider-specific extras (e.g. launcher settings, sim law overrides)."""
 

@@ -466,7 +466,9 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
         episode_id=spec.episode_id, seed=spec.seed, task_family=spec.task_family,
         task_id=spec.task_id, hidden=instance.reference.model_dump(mode="json"),
     )
-    metered = MeteredModel(spec.model, models.for_episode(spec, binding), card, trace, limits)
+    native = cfg.native_tools if cfg.native_tools is not None else bool(card and card.native_tools)
+    metered = MeteredModel(spec.model, models.for_episode(spec, binding), card, trace, limits,
+                           native_tools=native and not cfg.completion)
     scaffold_cls = registry.get("scaffold", spec.scaffold)
     params = scaffold_cls.Params.model_validate(spec.scaffold_params)
     oracle_on = bool(getattr(params, "oracle_feedback", False))

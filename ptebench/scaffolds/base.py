@@ -70,7 +70,9 @@ class Environment:
     """The task's tools over the episode's sandbox, metered into the trace.
 
     ``fork()`` gives an independent copy of the environment (sandbox snapshot + restore) for
-    tree search; the fork must be closed by whoever made it.
+    tree search; the fork must be closed by whoever made it. ``actions`` lists the tool
+    actions that brought this environment from the episode's initial state to its current
+    one (a fork inherits its parent's), so a chosen branch can be replayed into the root.
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class Environment:
         self.branch = branch
         self.branch_cost_s = 0.0
         self._children = 0
+        self.actions: list[Action] = []
 
     def _check_steps(self) -> None:
         lim = self._limits.steps
@@ -133,6 +136,7 @@ class Environment:
                 obs += f"\n[timed out after {self._limits.tool_timeout_s:g}s; process killed]"
             if res.truncated:
                 obs += f"\n[output truncated; original size {size} bytes]"
+            self.actions.append(action)
             step = Step(
                 index=len(self._trace.steps),
                 thought=thought,
@@ -180,7 +184,9 @@ class Environment:
             if discard is not None:  # one fork, one restore: free it now (disk budget)
                 await discard(snap)
         self.branch_cost_s += time.monotonic() - t
-        return Environment(child, self.tools, self._limits, self._trace, name)
+        env = Environment(child, self.tools, self._limits, self._trace, name)
+        env.actions = list(self.actions)
+        return env
 
     async def close(self) -> None:
         """Close a forked environment's sandbox (never the episode's root sandbox)."""

@@ -18,6 +18,7 @@ calls = 1 + selector. Selector calls: vote 1 (0 when all candidates agree), test
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
@@ -25,9 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, m
 from ptebench.errors import ConfigError
 from ptebench.models.base import GenerateRequest
 from ptebench.models.meter import LimitReached
+from ptebench.records import Action
 from ptebench.registry import get, register
 from ptebench.scaffolds import parsing, prompts
 from ptebench.scaffolds.base import EpisodeContext, ScaffoldParams
+from ptebench.scaffolds.branching import replay
 from ptebench.scaffolds.codeexec import run_tests
 
 
@@ -120,20 +123,32 @@ def majority_choice(cands: list[str | None]) -> str | None:
     return None
 
 
+@dataclass
+class Samples:
+    """The inner scaffold's submissions and, per submission, the actions that made the
+    sandbox state it was submitted in (relative to the episode's sandbox when sampled;
+    empty when the sample ran in the episode's own sandbox or changed nothing)."""
+
+    answers: list[str | None] = field(default_factory=list)
+    actions: list[list[Action]] = field(default_factory=list)
+
+
 async def sample_candidates(
     ctx: EpisodeContext, spec: InnerSpec, n: int, temperature: float | None, fork_env: bool | None
-) -> list[str | None]:
+) -> Samples:
     """Run the inner scaffold n times (or sample it once with n samples) and collect its
     submissions. On a limit, the majority of what was collected becomes ``ctx.best``."""
     inner, params = spec.build()
     inner = type(inner)(_with_temperature(params, temperature))
-    cands: list[str | None] = []
+    out = Samples()
+    cands = out.answers
     fork = ctx.task.kind == "agentic" if fork_env is None else fork_env
     try:
         if hasattr(inner, "sample"):
-            cands = await inner.sample(ctx, n, temperature)
+            out.answers = cands = await inner.sample(ctx, n, temperature)
+            out.actions = [[] for _ in cands]
             ctx.candidate(majority_choice(cands))
-            return cands
+            return out
         for i in range(n):
             ctx.check_time()
             env = await ctx.env.fork() if fork and ctx.env.sandbox is not None else ctx.env
@@ -152,6 +167,7 @@ async def sample_candidates(
                 cands.append(child.best)
                 raise
             finally:
+                out.actions.append(env.actions[len(ctx.env.actions) :] if env is not ctx.env else [])
                 if env is not ctx.env:
                     ctx.metrics["branch_cost_s"] = ctx.env.branch_cost_s
                     await env.close()
@@ -159,7 +175,24 @@ async def sample_candidates(
     finally:
         ctx.metrics["samples"] = len(cands)
         ctx.metrics["distinct_answers"] = len({parsing.normalise(c) for c in cands} - {None})
-    return cands
+    return out
+
+
+async def adopt_choice(ctx: EpisodeContext, samples: Samples, choice: str | None) -> None:
+    """Bring the episode's sandbox to the state the chosen submission was made in: replay
+    the actions of the first sample that submitted it (each sample ran in its own fork), so
+    a task scored on the sandbox state or on a file is scored on the chosen sample's work.
+    Replay is exact for deterministic actions; the count is recorded (``adopted_actions``)."""
+    if ctx.env.sandbox is None or choice is None:
+        return
+    key = parsing.normalise(choice)
+    for answer, actions in zip(samples.answers, samples.actions, strict=True):
+        if parsing.normalise(answer) == key:
+            if actions:
+                await replay(ctx.env.sandbox, actions, ctx)
+                ctx.env.actions += actions
+            ctx.metrics["adopted_actions"] = len(actions)
+            return
 
 
 async def vote(ctx: EpisodeContext, cands: list[str]) -> int:
@@ -213,9 +246,10 @@ class Majority:
 
     async def run(self, ctx: EpisodeContext) -> str | None:
         p = self.params
-        cands = await sample_candidates(ctx, p.inner, p.n, p.temperature, p.fork_env)
-        choice = majority_choice(cands)
+        samples = await sample_candidates(ctx, p.inner, p.n, p.temperature, p.fork_env)
+        choice = majority_choice(samples.answers)
         ctx.candidate(choice)
+        await adopt_choice(ctx, samples, choice)
         return choice
 
 
@@ -231,8 +265,8 @@ class BestOfN:
 
     async def run(self, ctx: EpisodeContext) -> str | None:
         p = self.params
-        cands = await sample_candidates(ctx, p.inner, p.n, p.temperature, p.fork_env)
-        distinct = _distinct(cands)
+        samples = await sample_candidates(ctx, p.inner, p.n, p.temperature, p.fork_env)
+        distinct = _distinct(samples.answers)
         selector = p.selector
         if selector == "auto":
             code = ctx.task.kind == "code" and ctx.env.sandbox is not None
@@ -247,6 +281,7 @@ class BestOfN:
         else:
             choice = distinct[await vote(ctx, distinct)]
         ctx.candidate(choice)
+        await adopt_choice(ctx, samples, choice)
         return choice
 
     async def _by_oracle(self, ctx: EpisodeContext, distinct: list[str]) -> str:

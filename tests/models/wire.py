@@ -9,6 +9,8 @@ Each request pops the next entry of ``faults`` (if any) before answering normall
 * ``"hang"``: sleep ``hang_s`` (past the client's timeout), then drop
 * ``"drop"``: close the connection without a response
 * ``"badjson"``: 200 with a body that is not JSON
+* ``"context"``: 400 "over the context window", in the provider's own words (OpenAI's
+  ``context_length_exceeded`` body on OpenAI paths, Anthropic's "prompt is too long" else)
 
 Normal answers come from ``reply(path, body) -> dict`` (default: a canned answer for the
 endpoint). Every request body and its headers are recorded in ``requests``.
@@ -83,6 +85,28 @@ def anthropic_message(
         "stop_reason": stop_reason,
         "stop_sequence": None,
         "usage": usage or {"input_tokens": 20, "output_tokens": 5},
+    }
+
+
+def context_error(path: str) -> dict[str, Any]:
+    """The body each API sends for a request over the context window (their documented
+    error shapes: OpenAI's error code, Anthropic's invalid_request_error message)."""
+    if path.endswith("/messages"):
+        return {
+            "type": "error",
+            "error": {
+                "type": "invalid_request_error",
+                "message": "prompt is too long: 208310 tokens > 200000 maximum",
+            },
+        }
+    return {
+        "error": {
+            "message": "This model's maximum context length is 8192 tokens. However, your "
+            "messages resulted in 9013 tokens. Please reduce the length of the messages.",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        }
     }
 
 
@@ -174,6 +198,8 @@ class WireServer:
                     self.close_connection = True
                     with contextlib.suppress(OSError):
                         self.connection.shutdown(socket.SHUT_RDWR)
+                elif fault == "context":
+                    self._send(400, json.dumps(context_error(self.path)).encode())
                 elif fault == "badjson":
                     self._send(200, b'{"id": "x", "choices": [ {"trunc')
                 else:

@@ -62,7 +62,7 @@ def test_uct_selection_and_backpropagation() -> None:
     assert (root.visits, a.value, b.value) == (2, 1.0, 0.0)
     assert select(root, 1.0) is a
     b.terminal = a.terminal = True
-    assert select(root, 1.0) is root and root.terminal
+    assert select(root, 1.0) is None and root.exhausted  # every path tried: the search ends
 
 
 @asynccontextmanager
@@ -102,7 +102,10 @@ async def test_lats_siblings_see_only_their_own_files(branching: str, backend: s
         "5", "Thought: done\nAction: submit: banana", "9", "lesson",
     ]
     async with root_sandbox(backend) as root:
-        params = {"iterations": 2, "n_children": 2, "rollout_depth": 1, "branching": branching}
+        params = {
+            "iterations": 2, "n_children": 2, "rollout_depth": 1, "rollout_samples": 1,
+            "branching": branching,
+        }
         played = await play("lats", params, outs, "agent", sandbox=root)
         listing = (await root.exec("ls")).stdout.split()
     steps = played.ctx.trace.steps
