@@ -351,10 +351,9 @@ def _between_sizes(method: str, x0: np.ndarray, y0: np.ndarray, n0: np.ndarray,
     if m < 3 or not (b > 0) or not np.all(np.isfinite(xhat)):
         return out
     r = xhat - x0
-    if len(by) >= 20:
-        var_y = np.nanvar(by, axis=0, ddof=1)
-    else:
-        var_y = y0 * (1 - y0) / np.maximum(n0, 1.0)
+    # sampling variance of each size's score: the bootstrap's, or binomial without one
+    var_y = (np.nanvar(by, axis=0, ddof=1) if len(by) >= 20
+             else y0 * (1 - y0) / np.maximum(n0, 1.0))
     sl = np.maximum(_slope(fm, a, b, xhat, chance), 1e-9)
     v = np.maximum(var_y / sl**2, 1e-12)
     dof = m - 2
@@ -856,7 +855,7 @@ def _summaries(rows: pd.DataFrame, reps: dict[tuple[str, str, str], np.ndarray],
             n_bounds = int((finite & ~point).sum())
             n_na = int((~finite).sum())
             s["row"] = "summary: geometric mean"
-            s["model"] = f"(geomean {len(ok)} of {len(g)})"
+            s["model"] = f"geomean {len(ok)}/{len(g)}"
             left = []
             if n_bounds:
                 left.append(f"{n_bounds} bound(s)")
@@ -922,6 +921,8 @@ def _num(v: float) -> str:
     if v != 0 and (abs(v) >= 1e4 or abs(v) < 1e-3):
         mant, ex = f"{v:.1e}".split("e")
         return f"{mant}e{int(ex)}"
+    if abs(v) >= 1000:
+        return f"{v:.0f}"
     return f"{v:.3g}"
 
 

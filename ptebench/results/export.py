@@ -123,10 +123,9 @@ def render(result: CEGResult, width: int | None = None) -> str:
     """
     from rich import box
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
-    from ptebench.results.ceg import FLAG_CODES, format_model
+    from ptebench.results.ceg import FLAG_CODES
 
     w = _width(width)
     console = Console(file=io.StringIO(), width=w, record=True, color_system=None,
@@ -140,37 +139,51 @@ def render(result: CEGResult, width: int | None = None) -> str:
     families = sorted({str(f) for f in rows["family"]}) if len(rows) else []
     one_family = len(families) <= 1
     sim = bool(len(rows)) and bool(rows["simulated"].astype(bool).any())
-    has_model = bool(len(rows)) and any(format_model(r) for _, r in rows.iterrows())
-    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), show_edge=False,
-              title=f"family {escape(families[0])}" if one_family and families else None)
-    cols: list[tuple[str, str]] = []
+    has_model = bool(len(rows)) and any(_model_cell(r) for _, r in rows.iterrows())
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0), show_edge=False,
+              title=f"family {families[0]}" if one_family and families else None)
+    # (header, justify, max width or None = never wrap); long labels fold, numbers never do
+    cols: list[tuple[str, str, int | None]] = []
     if not one_family:
-        cols.append(("family", "left"))
-    cols += [("scaffold", "left"), ("model", "left"), ("CEG [95%]", "left")]
+        cols.append(("family", "left", 12))
+    cols += [("scaffold", "left", 20), ("model", "left", 16), ("CEG [95%]", "left", None)]
     if has_model:
-        cols.append(("fit beyond", "left"))
+        cols.append(("fitted", "right", None))
     if sim:
-        cols.append(("true", "right"))
-    cols += [("flags", "left"), ("P enh/base", "right"), ("inf ×", "right"),
-             ("break-even", "right")]
-    for name, justify in cols:
-        t.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        cols.append(("true", "right", None))
+    cols += [("flags", "left", 11), ("P enh/base", "right", None), ("inf×", "right", None),
+             ("break even", "right", None)]
     used: list[str] = []
     be_reasons: dict[str, str] = {}
+    body: list[list[str]] = []
     for _, r in rows.iterrows():
         flags = [f for f in r["flags"]]
         used += [f for f in flags if f not in used]
         cells = [] if one_family else [str(r["family"])]
         cells += [str(r["scaffold"]), str(r["model"]), str(r["display"])]
         if has_model:
-            cells.append(format_model(r) or "")
+            cells.append(_model_cell(r))
         if sim:
             cells.append(_true_cell(r))
         cells += [" ".join(FLAG_CODES.get(f, f) for f in flags) or "-",
                   f"{_fmt(r.get('p_enhanced'), 2)}/{_fmt(r.get('p_baseline'), 2)}"
                   if str(r.get("row")) == "model" else "",
                   _fmt(r.get("inference_multiple"), 2), _be_cell(r, be_reasons)]
-        t.add_row(*[escape(c) for c in cells])
+        body.append(cells)
+    # explicit widths: numbers keep their natural width, labels fold when the sum is too wide
+    natural = [max([len(h) for h in name.split()] + [len(c[i]) for c in body])
+               for i, (name, _, _) in enumerate(cols)]
+    # a column's width includes its one-space right padding
+    widths = [(min(n, mx) if mx else n) + 1 for n, (_, _, mx) in zip(natural, cols, strict=True)]
+    foldable = [i for i, (name, _, _) in enumerate(cols) if name in ("family", "scaffold", "model")]
+    while sum(widths) > w and any(widths[i] > 9 for i in foldable):
+        i = max(foldable, key=lambda j: widths[j])
+        widths[i] -= 1
+    for (name, justify, _), width_i in zip(cols, widths, strict=True):
+        t.add_column(name, justify=justify, overflow="fold",  # type: ignore[arg-type]
+                     width=width_i)
+    for cells in body:
+        t.add_row(*cells)
     console.print(t)
     legend = [f"{FLAG_CODES[f]} {f}" for f in used if f in FLAG_CODES]
     if legend:
@@ -178,11 +191,11 @@ def render(result: CEGResult, width: int | None = None) -> str:
                       "or docs/results.md)" if len(legend) > 3 else "flags: " + ", ".join(legend))
     if has_model:
         console.print("'> x' / '< x' is the bound the data support (a baseline size beaten, or "
-                      f"not reached, in >= {o.bound_level:.0%} of replicates); 'fit beyond' is "
-                      "the fitted curve's extrapolation, not a measurement")
+                      f"not reached, in >= {o.bound_level:.0%} of replicates); 'fitted' is "
+                      "the fitted curve's extrapolation past the range, not a measurement")
     if sim:
-        console.print("true: the CEG the sim law gives for these tasks in closed form "
-                      "(- where none exists: " + _no_form(rows) + ")")
+        console.print("true: the CEG the sim law gives for these tasks in closed form; "
+                      "'-' where there is none: " + _no_form(rows))
     console.print(f"break-even: tasks until training the C'-model would have been cheaper; "
                   f"a C'-model is assumed to cost (C'/C)^{o.inference_scaling:g} × the "
                   "baseline per task" + (" (compute-optimal)" if o.inference_scaling == 0.5
@@ -196,10 +209,9 @@ def render(result: CEGResult, width: int | None = None) -> str:
                     "ratio [interval]"):
             c.add_column(col, overflow="fold")
         for _, r in result.combos.iterrows():
-            c.add_row(*[escape(x) for x in (
-                str(r["family"]), str(r["model"]), str(r["combined"]),
-                _fmt(r["ceg_combined"]), _fmt(r["ceg_product"]),
-                f"{_fmt(r['ratio'])} [{_fmt(r['ratio_lo'])}, {_fmt(r['ratio_hi'])}]")])
+            c.add_row(str(r["family"]), str(r["model"]), str(r["combined"]),
+                      _fmt(r["ceg_combined"]), _fmt(r["ceg_product"]),
+                      f"{_fmt(r['ratio'])} [{_fmt(r['ratio_lo'])}, {_fmt(r['ratio_hi'])}]")
         console.print(c)
     if result.safety is not None:
         console.print(_frame_table("safety-buffer view: verdict per model size", result.safety))
@@ -212,9 +224,18 @@ def render(result: CEGResult, width: int | None = None) -> str:
         console.print(n if n.startswith("warning:") else f"note: {n}")
     notes = rows.get("note")
     if notes is not None:
-        for _, r in rows.loc[notes.astype(str) != ""].iterrows():
+        # summary rows explain themselves in their model column (geomean k/n)
+        keep = (notes.astype(str) != "") & (rows["row"].astype(str) == "model")
+        for _, r in rows.loc[keep].iterrows():
             console.print(f"note: {r['scaffold']} on {r['model']}: {r['note']}")
     return console.export_text()
+
+
+def _model_cell(r: pd.Series) -> str:
+    """The fitted extrapolation of a bound row (its interval is in the JSON/CSV)."""
+    if not str(r.get("bound", "")) or str(r.get("row")) != "model":
+        return ""
+    return _fmt(r.get("ceg_model")) if _fmt(r.get("ceg_model")) != "-" else ""
 
 
 def _true_cell(r: pd.Series) -> str:
@@ -235,7 +256,12 @@ def _no_form(rows: pd.DataFrame) -> str:
     for n in rows["true_note"].astype(str):
         if n and n not in seen:
             seen.append(n)
-    return "; ".join(seen) or "none"
+    named = [n.split(":")[0] for n in seen if n.endswith("no closed form") or
+             "no closed form" in n]
+    other = [n for n in seen if "no closed form" not in n]
+    parts = ([", ".join(named) + " (multi-call agents, votes or model-judged search)"]
+             if named else []) + other
+    return "; ".join(parts) or "none"
 
 
 def _be_cell(r: pd.Series, reasons: dict[str, str]) -> str:
@@ -283,14 +309,13 @@ def readable_value(v: Any) -> str:
 
 def _frame_table(title: str, frame: pd.DataFrame) -> Any:
     from rich import box
-    from rich.markup import escape
     from rich.table import Table
 
     t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
     for col in frame.columns:
         t.add_column(readable_column(str(col)), overflow="fold")
     for _, r in frame.iterrows():
-        t.add_row(*[escape(readable_value(v)) for v in r])
+        t.add_row(*[readable_value(v) for v in r])
     return t
 
 
@@ -311,4 +336,6 @@ def _fmt(v: Any, digits: int = 3) -> str:
     if f != 0 and (abs(f) >= 1e4 or abs(f) < 1e-3):
         mant, ex = f"{f:.{max(digits - 2, 0)}e}".split("e")
         return f"{mant}e{int(ex)}"
+    if abs(f) >= 10 ** digits:
+        return f"{f:.0f}"
     return f"{f:.{digits}g}"

@@ -132,9 +132,11 @@ def planted_table(
         for n in best_of:
             pn = p_best_of_n(p_task(x + e, delta), n)
             target = population_mean(x + e, n, delta_sd)
-            root = float(optimize.brentq(  # type: ignore[arg-type]
-                lambda xx: population_mean(xx, 1, delta_sd) - target, x - 10, x + 15,
-                xtol=1e-10))
+
+            def gap(xx: float, target: float = target) -> float:
+                return population_mean(xx, 1, delta_sd) - target
+
+            root = float(optimize.brentq(gap, x - 10, x + 15, xtol=1e-10))  # type: ignore[arg-type]
             cells[f"best_of_{n}"] = (pn, root)
         for scaffold, (p, x_equiv) in cells.items():
             wins = rng.random((epochs, n_tasks)) < p[None, :]

@@ -64,6 +64,13 @@ def _bool_column(values: pd.Series, name: str, source: str) -> pd.Series:
     return text.map(mapping).astype(bool)
 
 
+def _key(v: object) -> str:
+    """A key value as the user wrote it: epoch 0.0 → '0'."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
 def _first(mask: object) -> int | None:
     """Position of the first True in a boolean Series/array, or None."""
     hits = np.flatnonzero(np.asarray(mask, dtype=bool))
@@ -125,7 +132,7 @@ def validate_table(df: pd.DataFrame, source: str = "table") -> pd.DataFrame:
             groups = out.loc[dup].groupby(keys, sort=False).groups
             shown = "; ".join(
                 f"rows {', '.join(str(int(i)) for i in list(idx)[:4])} are "
-                f"({', '.join(str(v) for v in k)})"
+                f"({', '.join(_key(v) for v in k)})"
                 for k, idx in list(groups.items())[:3])
             raise TableError(
                 f"{source}: {len(first_rows)} rows repeat a (family, model, scaffold, task_id, "
