@@ -116,6 +116,12 @@ class CEGOptions(BaseModel):
     least this share of the bootstrap replicates."""
     between_sizes: bool = True
     """Carry the baseline sizes' scatter around the fitted law into the interval."""
+    size_sd_prior: float = Field(0.2, ge=0.0, le=2.0)
+    """Prior guess of the sizes' scatter around the law (SD of log10 C): real families do
+    not sit on a curve, and 3–5 sizes estimate the scatter poorly, so the estimate is
+    pooled with this guess (scaled-inverse-χ² prior)."""
+    size_sd_prior_dof: float = Field(3.0, ge=0.0)
+    """Weight of that prior, in degrees of freedom (0: the data alone)."""
     inference_scaling: float = Field(0.5, ge=0.0, le=2.0)
     """Per-task inference cost of a model trained with C' is (C'/C)^this × the baseline's:
     0.5 under compute-optimal scaling (N ∝ √C), 1 if all extra compute went into parameters,
@@ -364,13 +370,21 @@ def _between_sizes(method: str, x0: np.ndarray, y0: np.ndarray, n0: np.ndarray,
     return out
 
 
-def _between_draws(bt: _Between, n_boot: int, m: int, seed: int) -> np.ndarray:
-    """(B, M) log10 C shifts of the baseline sizes: σ_b² ~ dof·s²/χ²_dof (the scale's
-    posterior under a flat prior, so few sizes give heavy tails), shift ~ N(0, σ_b)."""
-    if n_boot == 0 or bt.s2 <= 0 or bt.dof < 1:
+def _between_draws(bt: _Between, n_boot: int, m: int, seed: int, prior_sd: float,
+                   prior_dof: float) -> np.ndarray:
+    """(B, M) log10 C shifts of the baseline sizes: σ_b² ~ ν·s̄²/χ²_ν, the posterior of the
+    scatter under a scaled-inverse-χ² prior (prior_dof, prior_sd²) given the residual
+    estimate s² on M − 2 dof (ν = M − 2 + prior_dof, s̄² their weighted mean; few sizes give
+    heavy tails); each size's shift ~ N(0, σ_b)."""
+    dof = max(bt.dof, 0) if bt.p_value == bt.p_value else 0  # no residual estimate: prior only
+    nu = dof + prior_dof
+    if n_boot == 0 or m < 2 or nu <= 0:
+        return np.zeros((n_boot, m))
+    s2 = (dof * bt.s2 + prior_dof * prior_sd**2) / nu
+    if s2 <= 0:
         return np.zeros((n_boot, m))
     rng = np.random.default_rng([seed, 0x51E5])
-    sd = np.sqrt(bt.dof * bt.s2 / rng.chisquare(bt.dof, n_boot))
+    sd = np.sqrt(nu * s2 / rng.chisquare(nu, n_boot))
     return sd[:, None] * rng.standard_normal((n_boot, m))
 
 
@@ -537,7 +551,8 @@ def _estimate_group(cube: Cube, enh: list[tuple[int, int]], base_m: list[int],
     fitted_ok = n_sizes >= opts.min_sizes
     method = opts.method
     bt = _between_sizes(method, x0, y0, nn0, P[:, base_cells], opts.chance)
-    eps = (_between_draws(bt, opts.n_boot, n_sizes, opts.seed) if opts.between_sizes
+    eps = (_between_draws(bt, opts.n_boot, n_sizes, opts.seed, opts.size_sd_prior,
+                          opts.size_sd_prior_dof) if opts.between_sizes
            else np.zeros((opts.n_boot, n_sizes)))
     bx = X[:, base_m] + eps
     by, bn = P[:, base_cells], N[:, base_cells]

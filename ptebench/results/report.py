@@ -323,7 +323,12 @@ def build_report(loaded: LoadedTable, result: CEGResult, title: str = "") -> str
     parts.append("<h2>Scaling</h2>" + scaling_figure(result, colors))
     parts.append("<h2>Cost and accuracy</h2>" + pareto_figure(loaded.table, result, colors))
     parts.append("<h2>Per-task success</h2>" + heatmap_figure(loaded.table))
-    notes = list(dict.fromkeys([*result.notes, *loaded.notes]))
+    row_notes = []
+    if len(result.rows):
+        for _, r in result.rows.loc[(result.rows["note"].astype(str) != "")
+                                    & (result.rows["row"].astype(str) == "model")].iterrows():
+            row_notes.append(f"{r['scaffold']} on {r['model']}: {r['note']}")
+    notes = list(dict.fromkeys([*result.notes, *loaded.notes, *row_notes]))
     if notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>")
     parts.append("<h2>Run manifest</h2>")

@@ -187,7 +187,8 @@ def score_rows(rows: pd.DataFrame, truth: dict[tuple[str, str], float],
 
 def coverage_study(replications: int, n_boot: int, methods: tuple[str, ...],
                    size_sds: tuple[float, ...], n_tasks: int = 100, epochs: int = 2,
-                   seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   seed: int = 0, between_sizes: bool = True
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Planted families × methods: per method and size deviation, bias, coverage inside and
     outside the measured range, and how often a printed bound is violated.
 
@@ -203,7 +204,8 @@ def coverage_study(replications: int, n_boot: int, methods: tuple[str, ...],
             df, truth = planted_table(seed=seed + 1000 * r + int(sd * 1e4), n_tasks=n_tasks,
                                       epochs=epochs, size_sd=sd)
             for m in methods:
-                res = estimate(df, CEGOptions(method=m, n_boot=n_boot, seed=r))  # type: ignore[arg-type]
+                res = estimate(df, CEGOptions(method=m, n_boot=n_boot, seed=r,  # type: ignore[arg-type]
+                                              between_sizes=between_sizes))
                 s = score_rows(res.rows, truth, x_range)
                 scored.append(s.assign(method=m, size_sd=sd, rep=r))
     allrows = pd.concat(scored, ignore_index=True)
