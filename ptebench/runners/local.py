@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from ptebench import __version__, registry
-from ptebench.errors import ConfigError, UserError
+from ptebench.errors import ConfigError, SandboxError, UserError
 from ptebench.models.base import EpisodeBinding, Model, ModelConfig
 from ptebench.models.catalog import ModelCard, default_catalog
 from ptebench.models.meter import LimitReached, MeteredModel, Trace, warn_missing_card
+from ptebench.models.transcript import Transcript
 from ptebench.records import CatalogEntry, Episode, EpisodeSpec, Limits, RunManifest, Score, Totals
 from ptebench.results.store import RunStore
 from ptebench.runners.config import Experiment
@@ -39,6 +41,7 @@ from ptebench.sandbox.base import (
     Sandbox,
     SandboxProvider,
     SandboxSpec,
+    ServiceSandbox,
 )
 from ptebench.scaffolds.base import Environment, EpisodeContext, Oracle
 
@@ -233,9 +236,9 @@ class Executor:
                     spec = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                episode = await run_episode(spec, tasks[spec.task_family], models, provider,
-                                            self.exp, run_id)
-                if self.store.append(episode):
+                episode, transcript = await run_episode(spec, tasks[spec.task_family], models,
+                                                        provider, self.exp, run_id)
+                if self.store.append(episode, transcript):
                     self.progress.add(episode)
 
         n = min(self.exp.concurrency.episodes, max(1, len(todo)))
@@ -300,6 +303,14 @@ class LazySandbox:
     async def read_file(self, path: str) -> bytes:
         return await (await self.get()).read_file(path)
 
+    async def exec_service(self, service: str, cmd: str | list[str], timeout: float | None = None,
+                           input: str | bytes | None = None, user: str | None = None,
+                           env: dict[str, str] | None = None) -> ExecResult:
+        box = await self.get()
+        if not isinstance(box, ServiceSandbox):
+            raise SandboxError(f"the {box.name} sandbox has no service containers")
+        return await box.exec_service(service, cmd, timeout=timeout, input=input, user=user, env=env)
+
     async def write_file(self, path: str, data: bytes | str, mode: int = 0o644) -> None:
         await (await self.get()).write_file(path, data, mode)
 
@@ -317,8 +328,10 @@ class LazySandbox:
 
 
 async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
-                      provider: SandboxProvider, exp: Experiment, run_id: str) -> Episode:
-    """Play one episode to its record. Never raises for a failure inside the episode."""
+                      provider: SandboxProvider, exp: Experiment, run_id: str
+                      ) -> tuple[Episode, Transcript]:
+    """Play one episode to its record and transcript. Never raises for a failure inside the
+    episode (its traceback goes into the transcript)."""
     started = now()
     t0 = time.monotonic()
     instance = task.instances[spec.task_id]
@@ -343,6 +356,7 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
     oracle: Oracle | None = None
     backend = "none"
     ctx: EpisodeContext | None = None
+    tb: str | None = None
     labels = {"ptebench.run": run_id, "ptebench.episode": spec.episode_id}
     try:
         sb_spec = family.sandbox_spec(instance)
@@ -385,14 +399,18 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
                 score = await family.score(sandbox, instance, submission)
             except Exception as e:  # a broken scorer is this episode's error, not the run's
                 status, reason = "error", f"scoring failed: {type(e).__name__}: {e}"
+                tb = traceback.format_exc()
 
     except asyncio.CancelledError:
         raise
     except Exception as e:
         status, reason = "error", f"{type(e).__name__}: {e}"
+        tb = traceback.format_exc()
         log.debug("episode %s failed", spec.episode_id, exc_info=True)
     wall = time.monotonic() - t0
-    return Episode(
+    transcript = trace.transcript.finish(spec.episode_id, submission, score,
+                                         instance.reference.answer, tb)
+    episode = Episode(
         run_id=run_id,
         spec=spec,
         model_family=card.family if card else None,
@@ -413,6 +431,7 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
         started_at=started,
         finished_at=now(),
     )
+    return episode, transcript
 
 
 def run_experiment(exp: Experiment, out: Path, resume: bool = False, raw: dict[str, Any] | None = None,
