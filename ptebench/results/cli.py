@@ -45,9 +45,11 @@ def ceg_command(
     if bad or not levels:
         raise UserError(f"--resample: unknown stage(s) {bad or [resample]}; accepted: "
                         "task, family, epoch (comma-separated)")
-    opts = ceg.CEGOptions(baseline=baseline, method=ceg.resolve_method(method), n_boot=boot,
-                          seed=seed, resample=levels, chance=chance,  # type: ignore[arg-type]
-                          min_sizes=min_sizes)
+    for name, v in (("--task-pass", task_pass), ("--capability", capability)):
+        if not 0.0 <= v <= 1.0:
+            raise UserError(f"{name} must lie in [0, 1], got {v}")
+    opts = ceg.make_options(baseline=baseline, method=ceg.resolve_method(method), n_boot=boot,
+                            seed=seed, resample=levels, chance=chance, min_sizes=min_sizes)
     loaded = table.load_input(source)
     result = ceg.estimate(loaded, opts)
     if threshold:
@@ -86,8 +88,9 @@ def report_command(
     from ptebench.results import ceg, report, table
 
     loaded = table.load_input(source)
-    result = ceg.estimate(loaded, ceg.CEGOptions(baseline=baseline, n_boot=boot, seed=seed,
-                                                 method=ceg.resolve_method(method)))
+    # every run shape gets a report: with nothing to estimate, the report says why
+    result = report.estimate_for_report(loaded, ceg.make_options(
+        baseline=baseline, n_boot=boot, seed=seed, method=ceg.resolve_method(method)))
     if threshold:
         from ptebench.results.safety import threshold_view
 

@@ -66,6 +66,13 @@ def _bool_column(values: pd.Series, name: str, source: str) -> pd.Series:
     return text.map(mapping).astype(bool)
 
 
+def _key(v: object) -> str:
+    """A key value as the user wrote it: epoch 0.0 → '0'."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
 def _first(mask: object) -> int | None:
     """Position of the first True in a boolean Series/array, or None."""
     hits = np.flatnonzero(np.asarray(mask, dtype=bool))
@@ -77,7 +84,8 @@ def validate_table(df: pd.DataFrame, source: str = "table") -> pd.DataFrame:
 
     Raises:
         TableError: a required column is missing, a value has the wrong type, a score lies
-            outside [0, 1], a train_flop is not positive, or a model has two train_flops.
+            outside [0, 1], a train_flop is not finite and positive, a model has two
+            train_flops, or a (family, model, scaffold, task_id, epoch) repeats.
     """
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
@@ -104,6 +112,13 @@ def validate_table(df: pd.DataFrame, source: str = "table") -> pd.DataFrame:
         raise TableError(
             f"{source}: column 'score' must lie in [0, 1], row {row} has {score.iloc[row]}"
         )
+    bad_flop = np.flatnonzero(~np.isfinite(out["train_flop"].to_numpy(float)))
+    if len(bad_flop):
+        shown = ", ".join(f"{int(i)} ({out['model'].iloc[int(i)]}: "
+                          f"{out['train_flop'].iloc[int(i)]})" for i in bad_flop[:5])
+        more = f" and {len(bad_flop) - 5} more" if len(bad_flop) > 5 else ""
+        raise TableError(f"{source}: column 'train_flop' must be a finite number; "
+                         f"{len(bad_flop)} row(s) are not: {shown}{more}")
     if (row := _first(out["train_flop"] <= 0)) is not None:
         raise TableError(f"{source}: column 'train_flop' must be > 0, row {row} has "
                          f"{out['train_flop'].iloc[row]}")
@@ -111,6 +126,20 @@ def validate_table(df: pd.DataFrame, source: str = "table") -> pd.DataFrame:
     many = [str(k) for k in flops.index[np.asarray(flops > 1, dtype=bool)]]
     if many:
         raise TableError(f"{source}: model (family, name) {many[0]} has more than one train_flop")
+    if "epoch" in out.columns and _first(out["epoch"].isna()) is None:
+        keys = ["family", "model", "scaffold", "task_id", "epoch"]
+        dup = out.duplicated(keys, keep=False).to_numpy()
+        if dup.any():
+            first_rows = np.flatnonzero(dup)
+            groups = out.loc[dup].groupby(keys, sort=False).groups
+            shown = "; ".join(
+                f"rows {', '.join(str(int(i)) for i in list(idx)[:4])} are "
+                f"({', '.join(_key(v) for v in k)})"
+                for k, idx in list(groups.items())[:3])
+            raise TableError(
+                f"{source}: {len(first_rows)} rows repeat a (family, model, scaffold, task_id, "
+                f"epoch) — each episode must appear once ({shown}); drop the duplicates or "
+                "give distinct epochs")
     for col in OPTIONAL_BOOL:
         if col in out.columns:
             out[col] = _bool_column(pd.Series(out[col]), col, source)
