@@ -28,7 +28,9 @@ import pandas as pd
 
 from ptebench.errors import UserError, require
 from ptebench.models import accounting
+from ptebench.models.base import Message, ToolCall
 from ptebench.models.catalog import ModelCard, default_catalog, load_cards
+from ptebench.models.transcript import Transcript
 from ptebench.records import Episode, RunManifest, Usage
 
 if TYPE_CHECKING:
@@ -279,6 +281,8 @@ def load_logs(path: Path, cards: Path | None = None, scorer: str | None = None) 
         if log.status != "success":
             notes.append(f"{f.name}: log status {log.status!r}, {len(log.samples)} sample(s) read")
         reducer = _reducer(log, notes, f)
+        # a ptebench export keeps each episode's task family in its samples: read it back
+        own = META_KEY in (log.eval.metadata or {})
         for s in log.samples:
             where = f"{f}: sample {s.id!r} epoch {s.epoch}"
             if s.error is not None:
@@ -293,7 +297,9 @@ def load_logs(path: Path, cards: Path | None = None, scorer: str | None = None) 
                 "family": card.family or card.name, "model": log.eval.model,
                 "train_flop": card.train_flop,
                 "train_flop_sigma_log10": card.train_flop_sigma_log10, "scaffold": label,
-                "task_family": log.eval.task, "task_id": f"{log.eval.task}/{s.id}",
+                "task_family": str(s.metadata.get("task_family", log.eval.task)) if own
+                else log.eval.task,
+                "task_id": str(s.id) if own else f"{log.eval.task}/{s.id}",
                 "epoch": s.epoch, "score": 0.0 if value is None else value,
                 "inference_flop": accounting.flops_epoch(card, usage),
                 "cost_usd": cost if cost is not None else accounting.cost_usd(card, usage),
@@ -339,17 +345,75 @@ def _card_of(model: str, manifest: RunManifest | None, ep: Episode) -> dict[str,
     return card.model_copy(update={"name": _inspect_model(model, manifest)}).model_dump(mode="json")
 
 
-def _messages(ep: Episode) -> list[ChatMessage]:
-    """The conversation rebuilt from the episode's steps: each action an assistant turn with
-    its thought and a tool call, each observation the tool's reply, then the submission."""
+def _chat(m: Message, model: str) -> ChatMessage:
+    """A ptebench chat message as Inspect's (tool-call arguments parsed from their JSON text)."""
+    from inspect_ai.model import (
+        ChatMessageAssistant,
+        ChatMessageSystem,
+        ChatMessageTool,
+        ChatMessageUser,
+    )
+
+    if m.role == "system":
+        return ChatMessageSystem(content=m.content)
+    if m.role == "user":
+        return ChatMessageUser(content=m.content)
+    if m.role == "tool":
+        return ChatMessageTool(content=m.content, tool_call_id=m.tool_call_id)
+    return ChatMessageAssistant(content=m.content, tool_calls=_tool_calls(m.tool_calls) or None,
+                                model=model, source="generate")
+
+
+def _tool_calls(calls: list[ToolCall]) -> list[Any]:
+    from inspect_ai.tool import ToolCall as InspectToolCall
+
+    out: list[Any] = []
+    for c in calls:
+        try:
+            args = json.loads(c.arguments)
+            error = None if isinstance(args, dict) else "arguments are not a JSON object"
+        except json.JSONDecodeError as e:
+            args, error = None, f"malformed JSON arguments: {e}"
+        out.append(InspectToolCall(id=c.id, function=c.name, parse_error=error,
+                                   arguments=args if isinstance(args, dict) else {"raw": c.arguments}))
+    return out
+
+
+def _transcript_messages(t: Transcript, model: str) -> list[ChatMessage] | None:
+    """The conversation of the episode's last answered call: what it was sent, what the model
+    said (first choice), then what any later actions showed. None when no call was answered."""
+    from inspect_ai.model import ChatMessageAssistant, ChatMessageTool, ChatMessageUser
+
+    answered = [c for c in t.calls if c.error is None and c.choices]
+    if not answered:
+        return None
+    last = answered[-1]
+    out: list[ChatMessage]
+    if last.message_ids:
+        out = [_chat(m, model) for m in t.call_messages(last.index)]
+    else:  # a text-completion call: the exact prompt sent
+        out = [ChatMessageUser(content=t.prompt_sent(last.index) or "")]
+    choice = last.choices[0]
+    out.append(ChatMessageAssistant(content=choice.text, model=model, source="generate",
+                                    tool_calls=_tool_calls(choice.tool_calls) or None))
+    for a in t.actions:
+        if a.seq > last.seq and a.tool is not None:
+            out.append(ChatMessageTool(content=a.shown, function=a.tool))
+    return out
+
+
+def _step_messages(ep: Episode) -> list[ChatMessage]:
+    """The conversation rebuilt from the episode's steps (runs recorded before transcripts):
+    each action an assistant turn with its thought and a tool call, each observation the tool's
+    reply, then the submission."""
     from inspect_ai.model import ChatMessageAssistant, ChatMessageTool
-    from inspect_ai.tool import ToolCall
+    from inspect_ai.tool import ToolCall as InspectToolCall
 
     out: list[ChatMessage] = []
     for st in ep.steps:
         call_id = f"step{st.index}"
-        calls = ([ToolCall(id=call_id, function=st.action.tool,
-                           arguments={"input": st.action.input})] if st.action else None)
+        calls = ([InspectToolCall(id=call_id, function=st.action.tool,
+                                  arguments={"input": st.action.input})] if st.action else None)
         out.append(ChatMessageAssistant(content=st.thought or "", tool_calls=calls,
                                         model=ep.spec.model, source="generate"))
         if st.action is not None:
@@ -386,7 +450,7 @@ def _usage_of(ep: Episode, cost: float | None) -> Any:
         reasoning_tokens=u.reasoning_tokens or None, total_cost=cost)
 
 
-def _sample(ep: Episode, model: str) -> EvalSample:
+def _sample(ep: Episode, model: str, tr: Transcript | None) -> EvalSample:
     from inspect_ai.log import EvalError, EvalSample
     from inspect_ai.model import ModelOutput
     from inspect_ai.scorer import Score
@@ -396,10 +460,13 @@ def _sample(ep: Episode, model: str) -> EvalSample:
     if ep.score is not None and ep.score.value is not None:
         scores = {SCORE_NAME: Score(value=ep.score.value, answer=ep.submission,
                                     explanation=ep.score.explanation)}
+    messages = (_transcript_messages(tr, model) if tr is not None else None) or _step_messages(ep)
+    first_user = next((m.text for m in messages if m.role == "user"), None)
     return EvalSample(
         id=f"{s.task_family}/{s.task_id}", epoch=s.epoch + 1,
-        input=f"(ptebench task {s.task_family}/{s.task_id}; the prompt is not recorded)",
-        target="", messages=_messages(ep),
+        input=first_user if first_user is not None else
+        f"(ptebench task {s.task_family}/{s.task_id}: no prompt recorded)",
+        target=(tr.expected or "") if tr is not None else "", messages=messages,
         output=ModelOutput.from_content(model=model, content=ep.submission or ""),
         scores=scores, model_usage={model: _usage_of(ep, t.cost_usd)},
         metadata={
@@ -414,7 +481,9 @@ def _sample(ep: Episode, model: str) -> EvalSample:
         },
         started_at=ep.started_at or None, completed_at=ep.finished_at or None,
         total_time=t.wall_s, working_time=t.model_s + t.sandbox_s, uuid=s.episode_id,
-        error=(EvalError(message=ep.reason or "error", traceback="", traceback_ansi="")
+        error=(EvalError(message=ep.reason or "error",
+                         traceback=(tr.traceback or "") if tr is not None else "",
+                         traceback_ansi=(tr.traceback or "") if tr is not None else "")
                if ep.status == "error" else None),
         limit=_limit(ep.reason) if ep.status == "limit" else None,
     )
@@ -424,7 +493,8 @@ _STATUS = {"finished": "success", "running": "started", "interrupted": "cancelle
            "failed": "cancelled"}
 
 
-def _log(run: Path, manifest: RunManifest | None, eps: list[Episode]) -> EvalLog:
+def _log(run: Path, manifest: RunManifest | None, eps: list[Episode],
+         transcripts: dict[str, Transcript]) -> EvalLog:
     from inspect_ai.log import (
         EvalConfig,
         EvalDataset,
@@ -442,7 +512,7 @@ def _log(run: Path, manifest: RunManifest | None, eps: list[Episode]) -> EvalLog
 
     first = eps[0]
     model = _inspect_model(first.spec.model, manifest)
-    samples = [_sample(e, model) for e in eps]
+    samples = [_sample(e, model, transcripts.get(e.spec.episode_id)) for e in eps]
     values = [float(x.scores[SCORE_NAME].as_float()) for x in samples if x.scores]
     n = len(values)
     mean = sum(values) / n if n else 0.0
@@ -489,6 +559,16 @@ def _log(run: Path, manifest: RunManifest | None, eps: list[Episode]) -> EvalLog
     )
 
 
+def _transcripts(run: Path) -> dict[str, Transcript]:
+    """episode id → transcript; empty for a run recorded before transcripts (the messages
+    are then rebuilt from the steps)."""
+    from ptebench.results.transcript import TRANSCRIPTS, iter_transcripts
+
+    if not run.is_dir() or not (run / TRANSCRIPTS).exists():
+        return {}
+    return {t.episode_id: t for t in iter_transcripts(run)}
+
+
 def export_run(run: Path, out: Path) -> list[Path]:
     """Write one Inspect ``.eval`` log per model × scaffold of a ptebench run into ``out``
     (file names as Inspect's own: ``<created>_<task>_<id>.eval``; a re-export overwrites).
@@ -512,10 +592,11 @@ def export_run(run: Path, out: Path) -> list[Path]:
     cells: dict[tuple[str, str], list[Episode]] = defaultdict(list)
     for e in episodes:
         cells[(e.spec.model, e.spec.scaffold_label)].append(e)
+    transcripts = _transcripts(Path(run))
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for eps in cells.values():
-        log = _log(Path(run), manifest, eps)
+        log = _log(Path(run), manifest, eps, transcripts)
         stamp = re.sub(r"[^0-9A-Za-z+-]", "-", log.eval.created)
         task = re.sub(r"[^0-9A-Za-z-]", "-", log.eval.task)
         path = out / f"{stamp}_{task}_{log.eval.task_id}.eval"
