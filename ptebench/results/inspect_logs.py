@@ -402,6 +402,72 @@ def _transcript_messages(t: Transcript, model: str) -> list[ChatMessage] | None:
     return out
 
 
+def _events(t: Transcript, model: str, started: str) -> list[Any]:
+    """Every model call as a ModelEvent (what it was sent, every choice, usage) and every
+    action as a ToolEvent (input, shown output), in the order they happened: the Transcript
+    tab of Inspect View, for scaffolds whose calls are not one linear conversation."""
+    import datetime as dt
+
+    from inspect_ai.event import ModelEvent, ToolEvent
+    from inspect_ai.model import (
+        ChatCompletionChoice,
+        ChatMessageAssistant,
+        ChatMessageUser,
+        GenerateConfig,
+        ModelOutput,
+    )
+    from inspect_ai.tool import ToolInfo, ToolParams
+
+    try:
+        t0 = dt.datetime.fromisoformat(started)
+    except ValueError:
+        t0 = dt.datetime.now(dt.UTC)
+
+    def params(schema: dict[str, Any]) -> ToolParams:
+        try:
+            return ToolParams.model_validate(schema)
+        except ValueError:
+            return ToolParams()
+
+    events: list[tuple[int, Any]] = []
+    for c in t.calls:
+        sent: list[ChatMessage] = ([_chat(m, model) for m in t.call_messages(c.index)]
+                                   if c.message_ids else
+                                   [ChatMessageUser(content=t.prompt_sent(c.index) or "")])
+        tools = [ToolInfo(name=x.name, description=x.description, parameters=params(x.parameters))
+                 for x in (t.tool_sets[c.tools_id] if c.tools_id is not None else [])]
+        choices = [ChatCompletionChoice(
+            message=ChatMessageAssistant(content=ch.text, model=model, source="generate",
+                                         tool_calls=_tool_calls(ch.tool_calls) or None),
+            stop_reason=_STOP.get(ch.finish_reason or "", "unknown")) for ch in c.choices]
+        events.append((c.seq, ModelEvent(
+            model=model, input=sent, tools=tools, tool_choice="auto",
+            config=GenerateConfig(temperature=c.temperature, max_tokens=c.max_tokens,
+                                  stop_seqs=list(c.stop) or None, num_choices=c.n, seed=c.seed),
+            output=ModelOutput(model=c.model or model, choices=choices,
+                               usage=_inspect_usage(c.usage, None), error=c.error),
+            error=c.error, retries=c.retries or None, cache="read" if c.cache_hit else None,
+            timestamp=t0 + dt.timedelta(seconds=c.t_start), working_start=c.t_start,
+            metadata={"role": c.role, "call_index": c.index})))
+    for a in t.actions:
+        if a.tool is None:
+            continue
+        events.append((a.seq, ToolEvent(
+            id=f"action{a.seq}", function=a.tool, arguments={"input": a.input or ""},
+            result=a.shown, timestamp=t0 + dt.timedelta(seconds=a.t_start),
+            working_start=a.t_start, working_time=a.duration_s,
+            metadata={"step": a.step, "exit_code": a.exit_code, "timed_out": a.timed_out,
+                      "stdout_bytes": a.stdout_bytes, "stderr_bytes": a.stderr_bytes,
+                      "truncated": a.truncated, "branch": a.branch})))
+    return [e for _, e in sorted(events, key=lambda x: x[0])]
+
+
+_STOP: dict[str, Any] = {"stop": "stop", "length": "max_tokens", "tool_calls": "tool_calls",
+         "content_filter": "content_filter", "max_tokens": "max_tokens", "end_turn": "stop",
+         "tool_use": "tool_calls", "stop_sequence": "stop"}
+"""Providers' finish reasons as Inspect's stop reasons."""
+
+
 def _step_messages(ep: Episode) -> list[ChatMessage]:
     """The conversation rebuilt from the episode's steps (runs recorded before transcripts):
     each action an assistant turn with its thought and a tool call, each observation the tool's
@@ -436,11 +502,15 @@ def _limit(reason: str | None) -> Any:
 
 
 def _usage_of(ep: Episode, cost: float | None) -> Any:
-    from inspect_ai.model import ModelUsage
-
     u = Usage()
     for c in ep.calls:
         u = u + c.usage
+    return _inspect_usage(u, cost)
+
+
+def _inspect_usage(u: Usage, cost: float | None) -> Any:
+    from inspect_ai.model import ModelUsage
+
     return ModelUsage(
         # Inspect's input_tokens exclude the cached prefix and cache writes
         input_tokens=max(u.prompt_tokens - u.cached_prompt_tokens - u.cache_write_prompt_tokens, 0),
@@ -467,6 +537,7 @@ def _sample(ep: Episode, model: str, tr: Transcript | None) -> EvalSample:
         input=first_user if first_user is not None else
         f"(ptebench task {s.task_family}/{s.task_id}: no prompt recorded)",
         target=(tr.expected or "") if tr is not None else "", messages=messages,
+        events=_events(tr, model, ep.started_at) if tr is not None else [],
         output=ModelOutput.from_content(model=model, content=ep.submission or ""),
         scores=scores, model_usage={model: _usage_of(ep, t.cost_usd)},
         metadata={
@@ -512,7 +583,11 @@ def _log(run: Path, manifest: RunManifest | None, eps: list[Episode],
 
     first = eps[0]
     model = _inspect_model(first.spec.model, manifest)
-    samples = [_sample(e, model, transcripts.get(e.spec.episode_id)) for e in eps]
+    from inspect_ai.log import condense_sample
+
+    # condensing stores each repeated message text once (as an attachment), as Inspect does
+    samples = [condense_sample(_sample(e, model, transcripts.get(e.spec.episode_id)))
+               for e in eps]
     values = [float(x.scores[SCORE_NAME].as_float()) for x in samples if x.scores]
     n = len(values)
     mean = sum(values) / n if n else 0.0
