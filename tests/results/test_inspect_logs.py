@@ -26,6 +26,7 @@ from inspect_ai.log import (  # noqa: E402
     write_eval_log,
 )
 
+from ptebench.errors import UserError  # noqa: E402
 from ptebench.results.inspect_logs import InspectLogError  # noqa: E402
 from ptebench.results.store import load_episodes  # noqa: E402
 from ptebench.results.table import load_input  # noqa: E402
@@ -220,7 +221,9 @@ def test_export_round_trip_gives_the_same_ceg(sim_run: Path, exported: Path) -> 
     # FLOPs are summed per call in the run, per episode in the export: equal up to rounding
     for x, y in zip(ra["rows"], rb["rows"], strict=True):
         for k in ("ceg", "ceg_lo", "ceg_hi", "p_enhanced", "p_baseline", "inference_multiple"):
-            assert x[k] == pytest.approx(y[k], rel=1e-9), (x["model"], k)
+            assert (x[k] is None) == (y[k] is None), (x["model"], k)
+            if x[k] is not None:
+                assert x[k] == pytest.approx(y[k], rel=1e-9), (x["model"], k)
 
 
 def _free_port() -> int:
@@ -252,3 +255,12 @@ def test_inspect_view_serves_the_exported_logs(exported: Path) -> None:
     finally:
         view.terminate()
         view.wait(timeout=30)
+
+
+def test_cards_and_scorer_are_refused_for_a_ptebench_run(sim_run: Path, tmp_path: Path) -> None:
+    cards = tmp_path / "cards.yaml"
+    cards.write_text(L.CARDS_YAML)
+    with pytest.raises(UserError, match="--cards and --scorer apply to Inspect logs"):
+        load_input(sim_run, cards=cards)
+    with pytest.raises(UserError, match="--cards and --scorer apply to Inspect logs"):
+        load_input(sim_run, scorer="match")
