@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -140,6 +141,13 @@ def test_bad_inspect_logs_are_clear_user_errors(ladder: tuple[Path, Path], tmp_p
     empty.mkdir()
     msg = _cli_error("ceg", str(empty))
     assert _has(msg, str(empty), "no .eval files", "episodes.jsonl")
+    # the same cell in two logs (a retried eval left beside the first)
+    dup = tmp_path / "dup"
+    (dup / "retry").mkdir(parents=True)
+    shutil.copy(one, dup / one.name)
+    shutil.copy(one, dup / "retry" / one.name)
+    with pytest.raises(InspectLogError, match="both hold model 'mockllm/ladder-1e2"):
+        load_input(dup, cards=cards)
     # a card without training compute
     nocompute = tmp_path / "nocompute.yaml"
     nocompute.write_text(L.CARDS_YAML.replace("  train_flop: 1e+21\n", ""))
