@@ -6,7 +6,7 @@ The file format is the contract other parts build on: extend it, never break it.
     out: runs/quickstart
     models: [sim/1e20, {id: local, provider: openai, model: qwen, base_url: ...}]
     scaffolds: [direct, {name: react, params: {max_steps: 7}}]
-    tasks: [{name: arith, limit: 20}, {path: tasks/my_family}, {metr: {path: DIR}}]
+    tasks: [{name: arith, limit: 20}, {path: tasks/my_family}, {metr: {path: DIR}}, {harbor: {path: DIR}}]
     epochs: 3
     seed: 0
     baseline: direct
@@ -53,6 +53,16 @@ class MetrRef(_Strict):
     """Folder of a METR Task Standard family."""
 
 
+class HarborRef(_Strict):
+    path: str
+    """A Harbor task folder (task.toml, instruction.md, environment/, tests/) or a folder of them."""
+    image_map: dict[str, str] = Field(default_factory=dict)
+    """FROM / compose images → local images, for images no registry can supply
+    (e.g. {ubuntu:24.04: ptebench/base}); entries of PTEBENCH_IMAGE_MAP apply too."""
+    build_network: bool = False
+    """Give the Dockerfiles' RUN steps a network at build time (default: offline builds)."""
+
+
 class TaskEntry(_Strict):
     """One task family of the matrix, with its selection options."""
 
@@ -62,6 +72,8 @@ class TaskEntry(_Strict):
     """A native task folder holding task.yaml."""
     metr: MetrRef | None = None
     """A METR Task Standard family folder."""
+    harbor: HarborRef | None = None
+    """Harbor (Terminal-Bench 2) task folder(s)."""
     limit: int | None = None
     """At most this many instances."""
     ids: list[str] | None = None
@@ -75,9 +87,9 @@ class TaskEntry(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> TaskEntry:
-        given = [k for k in ("name", "path", "metr") if getattr(self, k) is not None]
+        given = [k for k in ("name", "path", "metr", "harbor") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of name, path, metr (got {given or 'none'})")
+            raise ValueError(f"give exactly one of name, path, metr, harbor (got {given or 'none'})")
         return self
 
 
@@ -98,7 +110,7 @@ class Experiment(_Strict):
     scaffolds: list[str | ScaffoldEntry] = Field(min_length=1)
     """Scaffold names or {name, params, label}."""
     tasks: list[str | TaskEntry] = Field(min_length=1)
-    """Family names or {name|path|metr, limit, ids, seed, split, options}."""
+    """Family names or {name|path|metr|harbor, limit, ids, seed, split, options}."""
     epochs: int = Field(default=1, ge=1)
     """Repetitions of every (model, scaffold, instance). When the experiment leaves it out,
     a task family that declares its own (a native task's ``scoring.epochs.n``) gets that
@@ -232,6 +244,8 @@ def check_names(exp: Experiment) -> None:
             raise ConfigError(f"tasks[{i}].path: no such folder {t.path!r}")
         elif t.metr is not None and not Path(t.metr.path).exists():
             raise ConfigError(f"tasks[{i}].metr.path: no such folder {t.metr.path!r}")
+        elif t.harbor is not None and not Path(t.harbor.path).exists():
+            raise ConfigError(f"tasks[{i}].harbor.path: no such folder {t.harbor.path!r}")
     _known("sandbox", exp.sandbox, "sandbox")
     labels = [s.label for s in exp.scaffold_entries()]
     if len(set(labels)) != len(labels):

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ptebench import __version__, registry
-from ptebench.errors import ConfigError, UserError
+from ptebench.errors import ConfigError, SandboxError, UserError
 from ptebench.models.base import EpisodeBinding, Model, ModelConfig
 from ptebench.models.catalog import ModelCard, default_catalog
 from ptebench.models.meter import LimitReached, MeteredModel, Trace, warn_missing_card
@@ -41,6 +41,7 @@ from ptebench.sandbox.base import (
     Sandbox,
     SandboxProvider,
     SandboxSpec,
+    ServiceSandbox,
 )
 from ptebench.scaffolds.base import Environment, EpisodeContext, Oracle
 
@@ -301,6 +302,14 @@ class LazySandbox:
 
     async def read_file(self, path: str) -> bytes:
         return await (await self.get()).read_file(path)
+
+    async def exec_service(self, service: str, cmd: str | list[str], timeout: float | None = None,
+                           input: str | bytes | None = None, user: str | None = None,
+                           env: dict[str, str] | None = None) -> ExecResult:
+        box = await self.get()
+        if not isinstance(box, ServiceSandbox):
+            raise SandboxError(f"the {box.name} sandbox has no service containers")
+        return await box.exec_service(service, cmd, timeout=timeout, input=input, user=user, env=env)
 
     async def write_file(self, path: str, data: bytes | str, mode: int = 0o644) -> None:
         await (await self.get()).write_file(path, data, mode)

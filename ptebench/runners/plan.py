@@ -41,6 +41,11 @@ def open_task(entry: TaskEntry, exp: Experiment) -> Task:
     if entry.path is not None:
         native = importlib.import_module("ptebench.tasks.native")
         return native.load_family(Path(entry.path))
+    if entry.harbor is not None:
+        harbor = importlib.import_module("ptebench.tasks.harbor")
+        return harbor.load_harbor(
+            Path(entry.harbor.path), allow_full_internet=exp.allow_full_internet,
+            image_map=entry.harbor.image_map, build_network=entry.harbor.build_network)
     assert entry.metr is not None  # guaranteed by TaskEntry's validator
     metr = importlib.import_module("ptebench.tasks.metr")
     return metr.load_metr_family(Path(entry.metr.path), allow_full_internet=exp.allow_full_internet)

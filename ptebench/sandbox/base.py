@@ -28,6 +28,45 @@ class Resources(Record):
     disk_mb: int = 512
 
 
+class Healthcheck(Record):
+    """When a service is ready (Docker's HEALTHCHECK): ``test`` exits 0 inside the service."""
+
+    test: list[str]
+    """argv run in the service container, e.g. ``["bash", "-c", "</dev/tcp/127.0.0.1/9000"]``."""
+    interval_s: float = 0.5
+    timeout_s: float = 5.0
+    retries: int = 60
+    start_period_s: float = 0.0
+
+
+class ServiceSpec(Record):
+    """A container the task runs beside the agent's, on the episode's own internal network.
+
+    The agent reaches it by its name (a DNS alias on that network) and cannot read its
+    filesystem. It gets the hardened profile too (no capabilities, no-new-privileges,
+    memory/pids/CPU limits, labels); only the task's scorer and setup can exec in it.
+    """
+
+    image: str = "ptebench/base"
+    """Image to start (a task format with ``build`` resolves it to a built tag first)."""
+    build: str | None = None
+    """Dockerfile (relative to the task folder) to build the image from (context: its folder)."""
+    command: list[str] | None = None
+    """The service's main process (default: the image's own CMD/ENTRYPOINT)."""
+    entrypoint: list[str] | None = None
+    """Replaces the image's ENTRYPOINT when given."""
+    user: str | None = None
+    """User of the main process (default: the image's USER)."""
+    workdir: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    resources: Resources = Field(default_factory=lambda: Resources(memory_mb=256, pids=128))
+    read_only_root: bool = True
+    """Root filesystem read-only, the ``tmpfs`` mounts writable."""
+    tmpfs: dict[str, str] = Field(default_factory=lambda: {"/tmp": "size=64m"})
+    healthcheck: Healthcheck | None = None
+    """The agent's container starts once this passes (else once the service runs)."""
+
+
 class SandboxSpec(Record):
     """What a task asks of its sandbox (the `sandbox:` block of task.yaml)."""
 
@@ -53,6 +92,9 @@ class SandboxSpec(Record):
     sets false: the setuid bit then works, every capability stays dropped, and the episode's
     recorded profile shows the relaxation."""
     env: dict[str, str] = Field(default_factory=dict)
+    services: dict[str, ServiceSpec] = Field(default_factory=dict)
+    """Service containers by name (a DNS name on the episode's network). With services, a
+    ``none`` network becomes the episode's own internal network (agent + services only)."""
 
 
 class ExecResult(Record):
@@ -127,6 +169,19 @@ class Sandbox(Protocol):
 
     def profile(self) -> dict[str, object]:
         """The isolation settings this sandbox actually has (recorded in the episode)."""
+        ...
+
+
+@runtime_checkable
+class ServiceSandbox(Protocol):
+    """A sandbox whose task declared services: the scorer and setup can exec in them."""
+
+    async def exec_service(
+        self, service: str, cmd: str | list[str], timeout: float | None = None,
+        input: str | bytes | None = None, user: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> ExecResult:
+        """Run ``cmd`` in service ``service``'s container (never visible to the agent)."""
         ...
 
 

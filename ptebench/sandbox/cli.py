@@ -38,7 +38,8 @@ def build(
 def cleanup(
     run: Annotated[str | None, typer.Option(help="Only what this run id left behind.")] = None,
 ) -> None:
-    """Remove ptebench containers, workdir volumes and snapshot images (found by label)."""
+    """Remove ptebench containers (sandboxes and their services), workdir volumes, networks
+    and snapshot images (found by label)."""
     from ptebench.sandbox.docker import purge
 
     n = purge(run=run, passes=3)
@@ -57,11 +58,14 @@ def list_sandboxes() -> None:
     c = engine.client()
     t = Table("name", "status", "run", "episode", "image", "owner")
     # sparse: no per-container inspect, so containers removed meanwhile do not break the list
-    flt = {"label": f"{LABEL_KIND}=sandbox"}
-    for ct in c.containers.list(all=True, filters=flt, sparse=True):
+    found = [ct for kind in ("sandbox", "service")
+             for ct in c.containers.list(all=True, filters={"label": f"{LABEL_KIND}={kind}"}, sparse=True)]
+    for ct in found:
         a = ct.attrs
         lab = a.get("Labels") or {}
         ep = lab.get(LABEL_EPISODE) or ("(warm pool)" if lab.get(LABEL_POOL) else "")
+        if lab.get(LABEL_KIND) == "service":
+            ep = f"{ep} (service {lab.get('ptebench.service', '?')})".strip()
         name = (a.get("Names") or ["?"])[0].lstrip("/")
         t.add_row(name, a.get("Status", ""), lab.get(LABEL_RUN, ""), ep, a.get("Image", ""),
                   lab.get(LABEL_OWNER, ""))

@@ -33,7 +33,7 @@ from ptebench.sandbox import engine
 from ptebench.sandbox.base import DEFAULT_OUTPUT_LIMIT, ExecResult, Resources, SandboxSpec
 from ptebench.sandbox.execd import ExecClient, to_raw
 from ptebench.sandbox.pool import LABEL_OWNER, Started, WarmPool, check_engine, remove
-from ptebench.sandbox.profile import LABEL_EPISODE, LABEL_KIND, LABEL_RUN, describe
+from ptebench.sandbox.profile import LABEL_EPISODE, LABEL_KIND, LABEL_RUN, describe, network_kind
 
 T = TypeVar("T")
 
@@ -80,7 +80,57 @@ class DockerSandbox:
         out = describe(self._s.kwargs, self.container.attrs, self._provider.engine_facts)
         out["labels"] = dict(self.labels)
         out["container"] = self.container.name
+        kind = network_kind(self.spec)
+        out["network_kind"] = kind
+        if kind == "episode-bridge":
+            out["host_reachable"] = True
+        out["services"] = [
+            {"name": n, "image": s.image, "container": self._s.services[n].name if self._s.services else None,
+             "user": s.user, "read_only_root": s.read_only_root, "cap_drop": ["ALL"],
+             "no_new_privileges": True, "memory_mb": s.resources.memory_mb, "pids": s.resources.pids}
+            for n, s in self.spec.services.items()
+        ]
         return out
+
+    async def exec_service(
+        self, service: str, cmd: str | list[str], timeout: float | None = None,
+        input: str | bytes | None = None, user: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> ExecResult:
+        """Run ``cmd`` in a service container (for the task's setup and scorer only)."""
+        self._check_open()
+        services = self._s.services or {}
+        if service not in services:
+            raise SandboxError(f"no service {service!r} in this sandbox (it has {sorted(services)})")
+        ct = services[service]
+        argv = ["bash", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        if timeout is not None:
+            argv = ["timeout", "-s", "KILL", f"{max(timeout, 0.001):.3f}", *argv]
+        data = input.encode() if isinstance(input, str) else input
+        api = self._provider.client.api
+        deadline = None if timeout is None else time.monotonic() + timeout + engine.KILL_GRACE_S
+        run_as = user or str(ct.attrs.get("Config", {}).get("User") or "root")
+
+        def run() -> engine.RawExec:
+            return engine.exec_stream(
+                api, ct.id, argv, stdin=data, user=run_as, cwd="/", env=dict(env or {}),
+                limit=DEFAULT_OUTPUT_LIMIT, deadline=deadline, on_deadline=lambda: None,
+            )
+
+        try:
+            raw = await _blocking(run)
+        except Exception as e:
+            raise await _blocking(engine.container_fault, ct, e) from e
+        timed_out = raw.host_killed or (timeout is not None and raw.exit_code == 137
+                                        and raw.seconds >= timeout * 0.95)
+        return ExecResult(
+            exit_code=None if timed_out else raw.exit_code,
+            stdout=raw.stdout.decode("utf-8", errors="replace"),
+            stderr=raw.stderr.decode("utf-8", errors="replace"),
+            stdout_bytes=raw.stdout_bytes, stderr_bytes=raw.stderr_bytes,
+            truncated=raw.stdout_bytes > len(raw.stdout) or raw.stderr_bytes > len(raw.stderr),
+            timed_out=timed_out, duration_s=raw.seconds,
+        )
 
     def _abs(self, path: str) -> str:
         return posixpath.normpath(posixpath.join(self.spec.workdir, path))
@@ -306,7 +356,7 @@ class DockerSandbox:
         self._provider.live.pop(self.id, None)
         if self._s.execd is not None:
             self._s.execd.close()
-        await _blocking(remove, self.container, self._s.volume, self._s.network)
+        await _blocking(remove, self.container, self._s.volume, self._s.network, self._s.services)
 
 
 def default_max_sandboxes(resources: Resources | None = None) -> int:
@@ -423,7 +473,7 @@ def _purge_once(owner: str | None, run: str | None) -> dict[str, int]:
     sel = [f"{LABEL_OWNER}={owner}"] if owner else [f"{LABEL_RUN}={run}"] if run else []
     n = {"containers": 0, "volumes": 0, "images": 0}
     # Only the kinds this backend makes (other rooms label their own containers too).
-    for kind in ("sandbox", "probe"):
+    for kind in ("sandbox", "service", "probe"):
         flt = {"label": [f"{LABEL_KIND}={kind}", *sel]}
         for ct in c.containers.list(all=True, filters=flt, sparse=True):
             with contextlib.suppress(Exception):

@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
+from ptebench.errors import SandboxError
 from ptebench.registry import register
 from ptebench.sandbox.base import DEFAULT_OUTPUT_LIMIT, ExecResult, Sandbox, SandboxSpec
 
@@ -220,6 +221,10 @@ class LocalProvider:
 
     @contextlib.asynccontextmanager
     async def acquire(self, spec: SandboxSpec, labels: dict[str, str]) -> AsyncGenerator[Sandbox, None]:
+        if spec.services:
+            raise SandboxError(
+                f"the task declares service containers ({', '.join(spec.services)}); "
+                "they need the docker sandbox (sandbox: docker)")
         box = LocalSandbox.create(spec)
         try:
             yield box

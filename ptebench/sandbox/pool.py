@@ -17,14 +17,17 @@ from typing import Any
 
 from ptebench.errors import SandboxError
 from ptebench.sandbox import engine
-from ptebench.sandbox.base import SandboxSpec
+from ptebench.sandbox.base import SandboxSpec, ServiceSpec
 from ptebench.sandbox.execd import COMMAND, ExecClient
 from ptebench.sandbox.profile import (
     INTERNAL_NETWORK_OPTIONS,
     LABEL_EPISODE,
     LABEL_KIND,
     LABEL_POOL,
+    LABEL_SERVICE,
     container_kwargs,
+    network_kind,
+    service_kwargs,
     volume_options,
 )
 
@@ -54,6 +57,8 @@ class Started:
     """The sandbox's own internal network (spec ``network: internal``), else None."""
     execd: ExecClient | None = None
     """Connection to the opt-in exec server, else None (commands use docker exec)."""
+    services: dict[str, Any] | None = None
+    """The task's service containers by name (on ``network``), else None."""
 
 
 def _name_part(s: str, n: int = 40) -> str:
@@ -98,21 +103,31 @@ def start(
     client: Any, spec: SandboxSpec, labels: dict[str, str], info: ImageInfo, name: str,
     exec_server: bool = False,
 ) -> Started:
-    """Create the workdir volume and the container under the hardened profile, start it.
+    """Create the episode's network and services (when the task has any), then the workdir
+    volume and the container under the hardened profile, and start it.
 
     Raises:
-        SandboxError: the engine refused (with its reason); nothing is left behind.
+        SandboxError: the engine refused (with its reason), or a service did not become
+            healthy; nothing is left behind.
     """
     docker = engine.docker_module()
     vol = None
     ct = None
     net = None
+    services: dict[str, Any] = {}
     try:
-        if spec.network == "internal":
+        kind = network_kind(spec)
+        if kind in ("internal", "episode-bridge"):
             # One network per sandbox: episodes of a run must not reach each other.
+            internal = kind == "internal"
             net = engine.retrying(lambda: client.networks.create(
-                f"{name}-net", driver="bridge", internal=True, options=INTERNAL_NETWORK_OPTIONS,
+                f"{name}-net", driver="bridge", internal=internal,
+                options=INTERNAL_NETWORK_OPTIONS if internal else {},
                 labels={**labels, LABEL_KIND: "network"}))
+        for svc_name, svc in spec.services.items():
+            assert net is not None  # network_kind gives services an episode network
+            services[svc_name] = start_service(client, svc_name, svc, labels, name, net.name)
+        wait_healthy(services, spec.services)
         vol = engine.retrying(lambda: client.volumes.create(
             name=f"{name}-work", driver="local",
             driver_opts=volume_options(spec, info.uid, info.gid),
@@ -125,20 +140,73 @@ def start(
         if info.workdir_tar:
             ct.put_archive(spec.workdir, info.workdir_tar)
         execd = ExecClient(client.api, ct.id, name) if exec_server else None
-        return Started(ct, vol, kw, info, net, execd)
+        return Started(ct, vol, kw, info, net, execd, services or None)
     except docker.errors.DockerException as e:
-        remove(ct, vol, net)
+        remove(ct, vol, net, services)
         raise SandboxError(f"cannot start a sandbox from {spec.image!r}: {e}") from e
     except BaseException:
-        remove(ct, vol, net)
+        remove(ct, vol, net, services)
         raise
 
 
-def remove(container: Any | None, volume: Any | None, network: Any | None = None) -> None:
-    """Remove a container, its volume and network, ignoring what is already gone."""
-    if container is not None:
-        with contextlib.suppress(Exception):
-            container.remove(force=True, v=True)
+def start_service(
+    client: Any, svc_name: str, svc: ServiceSpec, labels: dict[str, str], sandbox: str,
+    network: str,
+) -> Any:
+    """Create and start one service container on ``network``, reachable there as ``svc_name``."""
+    docker = engine.docker_module()
+    lab = {**labels, LABEL_KIND: "service", LABEL_SERVICE: svc_name}
+    kw = service_kwargs(svc, lab)
+    endpoint = client.api.create_endpoint_config(aliases=[svc_name])
+    try:
+        ct = engine.retrying(lambda: client.containers.create(
+            svc.image, name=f"{sandbox}-{_name_part(svc_name, 20)}", network=network,
+            networking_config={network: endpoint}, **kw))
+    except docker.errors.ImageNotFound as e:
+        raise SandboxError(f"service {svc_name}: image {svc.image!r} not found") from e
+    try:
+        engine.retrying(ct.start)
+    except BaseException:
+        remove(ct, None)
+        raise
+    return ct
+
+
+def wait_healthy(services: dict[str, Any], specs: dict[str, ServiceSpec]) -> None:
+    """Wait until every service runs and, where it has a healthcheck, reports healthy.
+
+    Raises:
+        SandboxError: a service exited, or stayed unhealthy past its healthcheck's budget.
+    """
+    import time
+
+    for svc_name, ct in services.items():
+        h = specs[svc_name].healthcheck
+        budget = 30.0 if h is None else h.start_period_s + h.retries * (h.interval_s + h.timeout_s)
+        deadline = time.monotonic() + budget
+        while True:
+            ct.reload()
+            st = ct.attrs.get("State", {})
+            health = (st.get("Health") or {}).get("Status")
+            if not st.get("Running", False):
+                logs = ct.logs(tail=20).decode(errors="replace").strip()
+                raise SandboxError(f"service {svc_name} exited with code {st.get('ExitCode')}: {logs[-600:]}")
+            if h is None or health == "healthy":
+                break
+            if health == "unhealthy" or time.monotonic() > deadline:
+                log = (st.get("Health") or {}).get("Log") or [{}]
+                raise SandboxError(f"service {svc_name} did not become healthy: "
+                                   f"{str(log[-1].get('Output', '')).strip()[-400:]}")
+            time.sleep(min(0.1, h.interval_s))
+
+
+def remove(container: Any | None, volume: Any | None, network: Any | None = None,
+           services: dict[str, Any] | None = None) -> None:
+    """Remove a container, its services, volume and network, ignoring what is already gone."""
+    for c in [container, *(services or {}).values()]:
+        if c is not None:
+            with contextlib.suppress(Exception):
+                c.remove(force=True, v=True)
     if volume is not None:
         with contextlib.suppress(Exception):
             volume.remove(force=True)
@@ -219,7 +287,7 @@ class WarmPool:
             self._filling[k] -= 1
         if self.closed:
             await asyncio.get_running_loop().run_in_executor(
-                engine.POOL, remove, s.container, s.volume, s.network
+                engine.POOL, remove, s.container, s.volume, s.network, s.services
             )
         else:
             self._ready.setdefault(k, []).append(s)
@@ -239,7 +307,8 @@ class WarmPool:
         ready = [s for lst in self._ready.values() for s in lst]
         self._ready.clear()
         await asyncio.gather(
-            *(loop.run_in_executor(engine.POOL, remove, s.container, s.volume, s.network)
+            *(loop.run_in_executor(engine.POOL, remove, s.container, s.volume, s.network,
+                                   s.services)
               for s in ready)
         )
 

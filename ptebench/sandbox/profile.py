@@ -17,12 +17,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ptebench.sandbox.base import SandboxSpec
+from ptebench.sandbox.base import SandboxSpec, ServiceSpec
 
 LABEL_RUN = "ptebench.run"
 LABEL_EPISODE = "ptebench.episode"
 LABEL_KIND = "ptebench.kind"
-"""sandbox (a container), workdir (its volume), snapshot (a temporary image), base."""
+"""sandbox (a container), service (a task's service container), workdir (its volume),
+network, snapshot (a temporary image), base."""
+LABEL_SERVICE = "ptebench.service"
+"""On a service container: the service's name."""
 LABEL_POOL = "ptebench.pool"
 """Set on containers started ahead of demand; the episode is then in the container name."""
 
@@ -91,13 +94,64 @@ def container_kwargs(
         "ipc_mode": "private",
         "ulimits": [{"Name": "core", "Soft": 0, "Hard": 0}],
     }
-    if spec.network == "none":
+    mode = network_kind(spec)
+    if mode == "none":
         kw["network_mode"] = "none"
-    elif spec.network == "internal":
+    elif mode in ("internal", "episode-bridge"):
         if network is None:
-            raise ValueError("network 'internal' needs the name of an internal network")
+            raise ValueError(f"network {spec.network!r} needs the name of the episode's network")
         kw["network"] = network
-    # network "full": the engine's default bridge (the experiment must allow it).
+    # network "full" without services: the engine's default bridge (the experiment must allow it).
+    return kw
+
+
+def network_kind(spec: SandboxSpec) -> str:
+    """none | internal (the episode's own network, no route out) | episode-bridge (the
+    episode's own network with a route out: full internet plus services) | full."""
+    if spec.network == "full":
+        return "episode-bridge" if spec.services else "full"
+    if spec.network == "internal" or spec.services:
+        return "internal"
+    return "none"
+
+
+def service_kwargs(svc: ServiceSpec, labels: dict[str, str]) -> dict[str, Any]:
+    """``containers.create`` arguments of a service container under the hardened profile
+    (image, name and network excluded)."""
+    r = svc.resources
+    mem = f"{r.memory_mb}m"
+    kw: dict[str, Any] = {
+        "environment": dict(svc.env),
+        "labels": dict(labels),
+        "init": True,
+        "detach": True,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+        "privileged": False,
+        "pids_limit": r.pids,
+        "mem_limit": mem,
+        "memswap_limit": mem,
+        "nano_cpus": int(r.cpus * 1e9),
+        "read_only": svc.read_only_root,
+        "tmpfs": {p: _tmpfs_opts(o, "nosuid,nodev,mode=1777") for p, o in svc.tmpfs.items()},
+        "ipc_mode": "private",
+        "ulimits": [{"Name": "core", "Soft": 0, "Hard": 0}],
+    }
+    if svc.command is not None:
+        kw["command"] = list(svc.command)
+    if svc.entrypoint is not None:
+        kw["entrypoint"] = list(svc.entrypoint)
+    if svc.user is not None:
+        kw["user"] = svc.user
+    if svc.workdir is not None:
+        kw["working_dir"] = svc.workdir
+    if svc.healthcheck is not None:
+        h = svc.healthcheck
+        kw["healthcheck"] = {
+            "test": ["CMD", *h.test], "interval": int(h.interval_s * 1e9),
+            "timeout": int(h.timeout_s * 1e9), "retries": h.retries,
+            "start_period": int(h.start_period_s * 1e9),
+        }
     return kw
 
 
@@ -130,6 +184,7 @@ def describe(
         # "none" has only lo; "internal" bridges carry no host address (inhibit_ipv4);
         # "full" is the engine's default bridge, where the host answers.
         "host_reachable": kw.get("network_mode") != "none" and "network" not in kw,
+        "services": [],
         "docker_socket_mounted": any(
             "docker.sock" in str(m) for m in (attrs or {}).get("Mounts", [])
         ),

@@ -58,18 +58,22 @@ def _resolve_path(target: str) -> Path:
 
 @app.command("validate")
 def validate(
-    path: Annotated[str, typer.Argument(help="A task folder, a task.yaml, a folder of task folders, or a suite name (ctf).")],
-    run: Annotated[bool, typer.Option("--run", help="Also run setup + solution in a sandbox and require score 0 empty / 1 solved.")] = False,
+    path: Annotated[str, typer.Argument(help="A task folder, a task.yaml / task.toml, a folder of task folders, or a suite name (ctf).")],
+    run: Annotated[bool, typer.Option("--run", help="Also run setup + solution in a sandbox: the oracle must score 1, an empty attempt 0, the verifier the same twice.")] = False,
     sandbox: Annotated[str, typer.Option(help="Sandbox backend for --run.")] = "docker",
     concurrency: Annotated[int, typer.Option(help="Sandboxes in flight for --run.")] = 4,
+    image_map: Annotated[list[str] | None, typer.Option("--image-map", help="FROM image=local image for Harbor builds (repeatable); PTEBENCH_IMAGE_MAP applies too.")] = None,
 ) -> None:
-    """Validate native task folders, reporting every error at once."""
+    """Validate native (task.yaml) and Harbor (task.toml) task folders, reporting every error at once."""
+    from ptebench.tasks.harbor import HarborFamily, find_tasks, load_harbor
+
     root = _resolve_path(path)
     folders = find_folders(root)
-    if not folders:
-        raise UserError(f"{root}: no {TASK_FILE} found")
+    harbor_roots = find_tasks(root)
+    if not folders and not harbor_roots:
+        raise UserError(f"{root}: no {TASK_FILE} or task.toml found")
     errors: list[str] = []
-    families: list[NativeTaskFamily] = []
+    families: list[Task] = []
     for folder in folders:
         try:
             fam = load_family(folder)
@@ -79,16 +83,45 @@ def validate(
         families.append(fam)
         n = len(fam.entries)
         out.print(f"[green]ok[/]  {fam.name} ({n} task{'s' if n != 1 else ''}) {escape(str(folder))}")
+    mapping = {}
+    for entry in image_map or []:
+        src, sep, dst = entry.partition("=")
+        if not sep:
+            raise UserError(f"--image-map {entry!r}: give FROM_IMAGE=LOCAL_IMAGE")
+        mapping[src] = dst
+    n_bad_harbor = 0
+    if harbor_roots:
+        from ptebench.tasks.harbor import parse_task
+
+        for r in harbor_roots:
+            try:
+                parse_task(r)
+            except TaskFormatError as e:
+                errors.extend(e.errors)
+                n_bad_harbor += 1
+        if not n_bad_harbor:
+            try:
+                hfam: HarborFamily = load_harbor(root, image_map=mapping)
+            except TaskFormatError as e:  # across tasks: e.g. two folders of one name
+                errors.extend(e.errors)
+            else:
+                families.append(hfam)
+                for t in hfam.tasks.values():
+                    extra = f", services: {', '.join(t.services)}" if t.services else ""
+                    oracle = "oracle" if t.has_solution else "no oracle"
+                    out.print(f"[green]ok[/]  harbor {t.id} ({oracle}{extra}) {escape(str(t.root))}")
     for line in errors:
         err.print(f"[red]error[/] {escape(line)}", highlight=False, soft_wrap=True)
     if errors:
-        err.print(f"{len(errors)} error(s) in {len(folders) - len(families)} of {len(folders)} folder(s)")
+        total = len(folders) + len(harbor_roots)
+        bad = len(folders) - sum(isinstance(f, NativeTaskFamily) for f in families) + n_bad_harbor
+        err.print(f"{len(errors)} error(s) in {bad} of {total} folder(s)")
         raise typer.Exit(2)
     if run and not asyncio.run(_run_solutions(families, sandbox, concurrency)):
         raise typer.Exit(1)
 
 
-async def _run_solutions(families: list[NativeTaskFamily], backend: str, concurrency: int) -> bool:
+async def _run_solutions(families: list[Task], backend: str, concurrency: int) -> bool:
     from ptebench.tasks.validate import SolutionCheck, check_solution
 
     provider = registry.get("sandbox", backend)()
@@ -96,11 +129,15 @@ async def _run_solutions(families: list[NativeTaskFamily], backend: str, concurr
     sem = asyncio.Semaphore(concurrency)
     t0 = time.monotonic()
 
-    async def one(fam: NativeTaskFamily, inst: TaskInstance) -> tuple[str, SolutionCheck]:
+    def yn(v: bool | None) -> str:
+        return "-" if v is None else "yes" if v else "[red]no[/]"
+
+    async def one(fam: Task, inst: TaskInstance) -> tuple[str, SolutionCheck]:
         async with sem:
             res = await check_solution(fam, inst, lambda spec: provider.acquire(spec, labels))
             mark = "[green]pass[/]" if res.ok else "[red]FAIL[/]"
-            out.print(f"{mark} {fam.name}/{inst.id} ({res.total_s:.1f}s)")
+            out.print(f"{mark} {fam.name}/{inst.id}: {res.verdict} · oracle passes {yn(res.oracle_passes)}"
+                      f" · verifier deterministic {yn(res.deterministic)} ({res.total_s:.1f}s)")
             return f"{fam.name}/{inst.id}", res
 
     try:
@@ -111,16 +148,20 @@ async def _run_solutions(families: list[NativeTaskFamily], backend: str, concurr
     failed = [(n, r) for n, r in results if not r.ok]
     for name, r in failed:
         why = r.error or (
-            f"empty submission scored {r.empty.value if r.empty else None}; "
+            f"{r.verdict}: empty submission scored {r.empty.value if r.empty else None} "
+            f"({r.empty.explanation if r.empty else ''}); "
             f"solution scored {r.solved.value if r.solved else None} "
             f"({r.solved.explanation if r.solved else ''})"
+            + (f"; scored again {r.rescored.value} ({r.rescored.explanation})"
+               if r.rescored is not None and r.deterministic is False else "")
         )
         err.print(
             f"[red]FAIL[/] {name}: {escape(why)}\n  last output: {escape(r.log.strip()[-400:])}",
             highlight=False,
         )
+    broken = sum(r.broken for _, r in results)
     out.print(
-        f"{len(results) - len(failed)}/{len(results)} solutions pass "
+        f"{len(results) - len(failed)}/{len(results)} solutions pass, {broken} broken "
         f"(wall {time.monotonic() - t0:.1f}s, {concurrency} at a time, {backend})"
     )
     return not failed
@@ -129,6 +170,10 @@ async def _run_solutions(families: list[NativeTaskFamily], backend: str, concurr
 def _open(name: str) -> Task:
     p = Path(name)
     if p.exists():
+        from ptebench.tasks.harbor import find_tasks, load_harbor
+
+        if not find_folders(p) and find_tasks(p):
+            return load_harbor(p)
         return load_family(p)
     obj: Any = registry.get("task", name)
     return obj() if isinstance(obj, type) else obj

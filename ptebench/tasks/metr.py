@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from ptebench.errors import ConfigError, PtebenchError, require
 from ptebench.records import Limits, Score
-from ptebench.sandbox.base import Resources, Sandbox, SandboxSpec
+from ptebench.sandbox.base import Resources, Sandbox, SandboxSpec, ServiceSpec
 from ptebench.tasks.base import TaskInstance, TaskOptions, select
 
 BASE_IMAGE = "ptebench/base"
@@ -91,6 +91,10 @@ class Manifest(_Strict):
 
     tasks: dict[str, ManifestTask] = Field(default_factory=dict)
     """Per-task settings, by task name."""
+    services: dict[str, ServiceSpec] = Field(default_factory=dict)
+    """A ptebench extension (the Task Standard has none): service containers beside every
+    task's sandbox, on the episode's internal network (``build`` is relative to the family
+    folder, built FROM ${PTEBENCH_BASE})."""
     meta: dict[str, JsonValue] | None = None
     """Free-form metadata (recorded)."""
     version: str | None = None
@@ -271,6 +275,7 @@ class MetrFamily:
         self.manifest = read_manifest(self.folder / "manifest.yaml")
         self.default_limits = Limits(steps=30, tool_timeout_s=60)
         self._info: tuple[str, dict[str, Any]] | None = None
+        self._built_services: dict[str, ServiceSpec] | None = None
 
     def _described(self) -> tuple[str, dict[str, Any]]:
         """Image tag and task listing, built and listed once per family object."""
@@ -334,6 +339,26 @@ class MetrFamily:
             )
         return out
 
+    def _services(self) -> dict[str, ServiceSpec]:
+        """The manifest's services, each ``build`` built (cached by content hash)."""
+        if self._built_services is None:
+            from ptebench.sandbox.images.build import build_dockerfile
+
+            out = {}
+            for name, svc in self.manifest.services.items():
+                if svc.build is not None:
+                    dockerfile = (self.folder / svc.build).resolve()
+                    if not dockerfile.is_relative_to(self.folder) or not dockerfile.is_file():
+                        raise ConfigError(f"{self.folder / 'manifest.yaml'}: services.{name}.build: "
+                                          f"no Dockerfile {svc.build!r} in the family folder")
+                    tag = build_dockerfile(dockerfile.parent, dockerfile,
+                                           repo=f"ptebench/metr-{self.name}-{name}".lower(),
+                                           build_args={"PTEBENCH_BASE": self.base_image})
+                    svc = svc.model_copy(update={"image": tag, "build": None})
+                out[name] = svc
+            self._built_services = out
+        return self._built_services
+
     def sandbox_spec(self, instance: TaskInstance) -> SandboxSpec | None:
         network = str(instance.hidden["network"])
         return SandboxSpec(
@@ -343,6 +368,7 @@ class MetrFamily:
             network="full" if network == "full" else "none",
             resources=self._resources(instance.id),
             read_only_root=False,  # METR tasks expect a writable system, as in their own driver
+            services=self._services(),
         )
 
     async def _run(

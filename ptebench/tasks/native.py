@@ -29,7 +29,7 @@ from pydantic import JsonValue, ValidationError
 
 from ptebench.errors import ConfigError
 from ptebench.records import Action, Limits, Score, reduce_epoch_scores
-from ptebench.sandbox.base import Sandbox, SandboxSpec
+from ptebench.sandbox.base import Sandbox, SandboxSpec, ServiceSpec
 from ptebench.tasks.base import Reference, TaskInstance, TaskOptions, select
 from ptebench.tasks.native_spec import (
     DEFAULT_LIMITS,
@@ -196,6 +196,7 @@ class NativeTaskFamily:
         self.name = spec.family
         self.entries = {e.id: e for e in entries}
         self._instances = [self._instance(e) for e in entries]
+        self._services: dict[str, ServiceSpec] | None = None
 
     # --- instances ---------------------------------------------------------------------
 
@@ -254,7 +255,30 @@ class NativeTaskFamily:
         spec = self.spec.sandbox
         if spec.build is not None:  # the provider has no notion of the task folder
             spec = spec.model_copy(update={"build": str((self.root / spec.build).resolve())})
+        if any(s.build is not None for s in spec.services.values()):
+            spec = spec.model_copy(update={"services": self._built_services()})
         return spec
+
+    def _built_services(self) -> dict[str, ServiceSpec]:
+        """The sandbox's services with each ``build`` Dockerfile built (cached by content hash)
+        and its tag as the image."""
+        if self._services is None:
+            from ptebench.sandbox.images import BASE_IMAGE
+            from ptebench.sandbox.images.build import build_dockerfile
+
+            out = {}
+            for name, svc in self.spec.sandbox.services.items():
+                if svc.build is not None:
+                    dockerfile = self.root / svc.build
+                    tag = build_dockerfile(
+                        dockerfile.parent, dockerfile, repo=f"ptebench/service-{self.name}-{name}".lower(),
+                        build_args={"PTEBENCH_BASE": BASE_IMAGE},
+                        labels={"ptebench.family": self.name, "ptebench.service": name},
+                    )
+                    svc = svc.model_copy(update={"image": tag, "build": None})
+                out[name] = svc
+            self._services = out
+        return self._services
 
     async def setup(self, sandbox: Sandbox | None, instance: TaskInstance) -> None:
         from ptebench.tasks.native_run import run_setup

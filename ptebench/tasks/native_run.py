@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ptebench.errors import ConfigError, PtebenchError
 from ptebench.records import Score
-from ptebench.sandbox.base import Sandbox
+from ptebench.sandbox.base import Sandbox, ServiceSandbox
 from ptebench.tasks.native_spec import FileAsset, TaskEntry
 
 if TYPE_CHECKING:
@@ -91,6 +91,17 @@ async def run_setup(fam: NativeTaskFamily, sandbox: Sandbox, e: TaskEntry) -> No
         )
     for dest, asset in e.files.items():
         await _copy(fam, sandbox, dest, asset)
+    for dest, sf in e.from_services.items():
+        if not isinstance(sandbox, ServiceSandbox):
+            raise ConfigError(f"{fam.name}/{e.id}: from_services needs a sandbox with services (docker)")
+        got = await sandbox.exec_service(sf.service, ["cat", "--", sf.path], user="root", timeout=60)
+        if not got.ok:
+            raise TaskSetupError(f"{fam.name}/{e.id}: reading {sf.path} from service {sf.service}: "
+                                 f"{_tail(got.stderr)}")
+        res = await sandbox.exec(["bash", "-c", _PUT, "put", dest, sf.mode], input=got.stdout,
+                                 user="root", timeout=60)
+        if not res.ok:
+            raise TaskSetupError(f"{fam.name}/{e.id}: copying {sf.service}:{sf.path} to {dest}: {_tail(res.stderr)}")
     for rel, user in scripts:
         if rel is None:
             continue
@@ -128,11 +139,19 @@ async def resolve_target(
     assert t.from_sandbox is not None  # Target validation guarantees one form
     if sandbox is None:
         raise TaskScoringError(f"{fam.name}/{e.id}: from_sandbox target without a sandbox")
-    res = await sandbox.exec(
-        ["bash", "-c", t.from_sandbox.cmd],
-        user=t.from_sandbox.user,
-        timeout=fam.spec.scoring.timeout_s,
-    )
+    if t.from_sandbox.service is not None:
+        if not isinstance(sandbox, ServiceSandbox):
+            raise TaskScoringError(f"{fam.name}/{e.id}: the {sandbox.name} sandbox has no services")
+        res = await sandbox.exec_service(
+            t.from_sandbox.service, ["bash", "-c", t.from_sandbox.cmd],
+            user=t.from_sandbox.user, timeout=fam.spec.scoring.timeout_s,
+        )
+    else:
+        res = await sandbox.exec(
+            ["bash", "-c", t.from_sandbox.cmd],
+            user=t.from_sandbox.user,
+            timeout=fam.spec.scoring.timeout_s,
+        )
     value = res.stdout.strip()
     if not res.ok or not value:
         raise TaskScoringError(

@@ -79,6 +79,9 @@ class FromSandbox(Spec):
     """Shell command whose stdout (stripped) is the target, e.g. ``cat /root/.flag``."""
     user: str = "root"
     """User the command runs as. Put secrets where only root can read them."""
+    service: str | None = None
+    """Run it in this service container (``sandbox.services``) instead of the agent's: for a
+    secret that only the service holds."""
 
 
 class Target(Spec):
@@ -136,6 +139,25 @@ class FileAsset(Spec):
         return v
 
 
+class ServiceFile(Spec):
+    """A file copied out of a service container into the agent's, before setup runs: how a
+    secret the service drew at start (e.g. its credentials) reaches the agent's disk."""
+
+    service: str
+    """Name of the service (``sandbox.services``)."""
+    path: SandboxPath
+    """The file in the service container (read as the service's root)."""
+    mode: str = "0644"
+    """Octal permissions of the copy (owned by root in the agent's container)."""
+
+    @field_validator("mode")
+    @classmethod
+    def _octal(cls, v: str) -> str:
+        if not re.fullmatch(r"0?[0-7]{3,4}", v):
+            raise ValueError(f"mode {v!r} must be octal like '0644'")
+        return v
+
+
 class TaskEntry(Spec):
     """One task (instance) of the family."""
 
@@ -150,6 +172,8 @@ class TaskEntry(Spec):
         default_factory=dict
     )
     """Sandbox path (absolute) → asset in the task folder."""
+    from_services: dict[SandboxPath, ServiceFile] = Field(default_factory=dict)
+    """Agent-container path (absolute) → a file of a service container, copied before setup."""
     setup: str | None = None
     """Shell script (in the task folder) run as root in the sandbox before the agent starts."""
     agent_setup: str | None = None
@@ -343,6 +367,11 @@ class TaskFile(Spec):
     def _build(cls, v: SandboxSpec, info: ValidationInfo) -> SandboxSpec:
         if v.build is not None:
             _check_path(v.build, info, "Dockerfile")
+        for name, svc in v.services.items():
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", name):
+                raise ValueError(f"service name {name!r} must be a DNS label (a-z, 0-9, -)")
+            if svc.build is not None:
+                _check_path(svc.build, info, f"services.{name}.build Dockerfile")
         return v
 
     @model_validator(mode="after")
@@ -383,6 +412,14 @@ def check_entries(tf: TaskFile, entries: list[TaskEntry]) -> None:
                 re.compile(e.target.literal)
             except re.error as err:
                 problems.append(f"{where}: bad regex target: {err}")
+        for dest, sf in e.from_services.items():
+            if sf.service not in tf.sandbox.services:
+                problems.append(f"{where}: from_services[{dest}].service {sf.service!r} is not one of "
+                                f"sandbox.services ({sorted(tf.sandbox.services) or 'none'})")
+        fs = e.target.from_sandbox if e.target is not None else None
+        if fs is not None and fs.service is not None and fs.service not in tf.sandbox.services:
+            problems.append(f"{where}: target.from_sandbox.service {fs.service!r} is not one of "
+                            f"sandbox.services ({sorted(tf.sandbox.services) or 'none'})")
         if tf.kind == "qa" and (e.files or e.setup or e.agent_setup):
             problems.append(f"{where}: qa tasks have no sandbox, so no files or setup")
     if tf.kind == "qa" and tf.scoring.method == "check_script":

@@ -1,5 +1,12 @@
 """Prove a task solvable: set it up, score an empty submission (must be 0), replay the
-reference solution as the agent, score its final output (must be 1).
+reference solution as the agent, score its final output (must be 1), then score that same
+final state again (the verifier must agree with itself).
+
+Each check ends in a ``verdict``, so a benchmark's hard tasks are not confused with broken
+ones: ``ok``; ``broken: oracle fails`` (the reference solution does not score 1);
+``broken: empty attempt passes``; ``nondeterministic verifier`` (the two scorings of one state
+differ); ``unverified: no oracle`` (nothing to replay — the empty attempt is still scored);
+``error`` (setup, sandbox or scorer failed — ``error`` says what).
 
 Used by ``ptebench tasks validate PATH --run`` and by the ctf suite's CI test. The replay is
 exactly what the simulated model does when it solves a task: each reference action runs as
@@ -31,6 +38,8 @@ class SolutionCheck(Record):
     """Score of an empty submission right after setup (must be 0)."""
     solved: Score | None = None
     """Score of the reference solution's final output (must be 1)."""
+    rescored: Score | None = None
+    """The verifier run a second time on the same final state (must equal ``solved``)."""
     actions: int = 0
     """Reference actions replayed."""
     setup_s: float = 0.0
@@ -43,14 +52,39 @@ class SolutionCheck(Record):
     """What broke, if the check could not complete."""
 
     @property
+    def oracle_passes(self) -> bool | None:
+        """Whether the reference solution scored 1 (None: no oracle, or it never ran)."""
+        return None if self.solved is None else self.solved.value == 1.0
+
+    @property
+    def deterministic(self) -> bool | None:
+        """Whether the verifier gave the solved state the same score twice (None: not run twice)."""
+        if self.solved is None or self.rescored is None:
+            return None
+        return self.solved.value == self.rescored.value
+
+    @property
+    def verdict(self) -> str:
+        if self.error is not None:
+            return "error"
+        if self.actions == 0:
+            return "unverified: no oracle"
+        if self.solved is not None and self.solved.value != 1.0:
+            return "broken: oracle fails"
+        if self.empty is not None and self.empty.value != 0.0:
+            return "broken: empty attempt passes"
+        if self.deterministic is False:
+            return "nondeterministic verifier"
+        return "ok" if self.solved is not None and self.empty is not None else "error"
+
+    @property
+    def broken(self) -> bool:
+        """The task itself is wrong (its oracle fails or an empty attempt passes)."""
+        return self.verdict.startswith("broken")
+
+    @property
     def ok(self) -> bool:
-        return (
-            self.error is None
-            and self.empty is not None
-            and self.empty.value == 0.0
-            and self.solved is not None
-            and self.solved.value == 1.0
-        )
+        return self.verdict == "ok"
 
 
 def submission_of(instance: TaskInstance, observation: str) -> str:
@@ -77,9 +111,6 @@ async def check_solution(
     if spec is None:
         out.error = "the task has no sandbox; nothing to replay"
         return out
-    if not instance.reference.actions:
-        out.error = "the task has no solution script (validation.solution)"
-        return out
     timeout = (instance.limits.tool_timeout_s if instance.limits else 60.0) * 2
     try:
         async with acquire(spec) as sandbox:
@@ -88,6 +119,9 @@ async def check_solution(
             if after_setup is not None and (problem := await after_setup(sandbox, instance)):
                 out.error = problem
             out.empty = await task.score(sandbox, instance, None)
+            if not instance.reference.actions:
+                out.total_s = time.monotonic() - t0
+                return out
             last = ""
             for action in instance.reference.actions:
                 cmd: str | list[str] = action.input
@@ -97,7 +131,9 @@ async def check_solution(
                 res = await sandbox.exec(cmd, timeout=timeout, input=stdin)
                 last = res.stdout + ("\n" if res.stdout and res.stderr else "") + res.stderr
                 out.log = last[-800:]
-            out.solved = await task.score(sandbox, instance, submission_of(instance, last))
+            answer = submission_of(instance, last)
+            out.solved = await task.score(sandbox, instance, answer)
+            out.rescored = await task.score(sandbox, instance, answer)
     except Exception as e:  # report, so one broken task does not hide the others
         out.error = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"
     out.total_s = time.monotonic() - t0

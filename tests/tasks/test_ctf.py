@@ -97,3 +97,38 @@ async def test_secrets_differ_per_episode(task_id: str) -> None:
     finally:
         await provider.aclose()
     assert seen[0] and seen[1] and seen[0] != seen[1]
+
+
+@pytest.mark.parametrize(("task_id", "service", "url", "process"), [
+    ("pin_bruteforce_service", "door", "http://door:9000/", "door.py"),
+    ("internal_service", "admin-api", None, "admin_api.py"),
+])
+async def test_service_flag_is_out_of_the_agents_reach(
+    task_id: str, service: str, url: str | None, process: str
+) -> None:
+    """The service runs in its own container: its port answers by name, but no command in
+    the agent's container — as the agent or as root — reaches the flag it holds."""
+    from ptebench.sandbox.base import ServiceSandbox
+    from tests.tasks.docker_sandbox import docker_sandbox
+
+    inst = INSTANCES[task_id]
+    fam = SUITE.family_of(inst)
+    spec = SUITE.sandbox_spec(inst)
+    assert spec is not None and list(spec.services) == [service]
+    async with docker_sandbox(spec) as box:
+        await SUITE.setup(box, inst)
+        assert isinstance(box, ServiceSandbox)
+        flag = await resolve_target(fam, box, fam.entry(inst))
+        assert flag is not None and flag.startswith("FLAG{")
+        if url is None:  # the port is the service's secret too: ask it, as the scorer may
+            port = (await box.exec_service(service, "cat /root/port", user="root")).stdout.strip()
+            url = f"http://{service}:{port}/"
+        api = await box.exec(["python3", "-c", f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=5).read().decode())"], timeout=30)
+        assert api.ok, api.stderr
+        assert "POST /unlock" in api.stdout or "POST /api/v1/login" in api.stdout, api.stdout
+        for user in ("agent", "root"):
+            for cmd in ("cat /root/flag", "find / -xdev -name flag 2>/dev/null",
+                        f"grep -rsF '{flag}' / --exclude-dir=proc --exclude-dir=sys", "ps -eo args"):
+                res = await box.exec(cmd, user=user, timeout=120)
+                assert flag not in res.stdout + res.stderr, (user, cmd)
+                assert process not in res.stdout, (user, cmd)

@@ -226,3 +226,54 @@ def test_a_failing_install_names_the_method(tmp_path: Path) -> None:
         load_metr_family(d).instances(TaskOptions())
     assert "bad_install.py: TaskFamily.install failed" in str(e.value)
     assert "no compiler here" in str(e.value)
+
+
+SERVICE_MODULE = """
+import urllib.request
+
+
+class TaskFamily:
+    standard_version = "0.3.0"
+
+    @staticmethod
+    def get_tasks():
+        return {"fetch": {}}
+
+    @staticmethod
+    def get_instructions(t):
+        return "The host codes serves a code on port 8000. Submit it."
+
+    @staticmethod
+    def score(t, submission):
+        # runs in the agent's container, as root: it too reaches the service only by name
+        code = urllib.request.urlopen("http://codes:8000/code.txt", timeout=5).read().decode().strip()
+        return 1.0 if submission.strip() == code else 0.0
+"""
+
+
+@pytest.mark.docker
+async def test_manifest_services_run_beside_the_task(tmp_path: Path) -> None:
+    d = _family(tmp_path, "with_service", SERVICE_MODULE, """
+        services:
+          codes:
+            build: codes/Dockerfile
+            user: root
+            read_only_root: false
+            healthcheck: {test: [bash, -c, "</dev/tcp/127.0.0.1/8000"]}
+    """)
+    (d / "codes").mkdir()
+    (d / "codes" / "Dockerfile").write_text(
+        "ARG PTEBENCH_BASE=ptebench/base\nFROM ${PTEBENCH_BASE}\nUSER root\n"
+        "CMD [\"bash\", \"-c\", \"mkdir -p /srv/c && cd /srv/c && head -c 8 /dev/urandom | xxd -p > code.txt "
+        "&& exec python3 -m http.server 8000\"]\n")
+    fam = load_metr_family(d)
+    (inst,) = fam.instances(TaskOptions())
+    spec = fam.sandbox_spec(inst)
+    assert spec is not None and list(spec.services) == ["codes"]
+    async with docker_sandbox(spec) as box:
+        await fam.setup(box, inst)
+        assert not (await box.exec("ls /srv/c", user="root")).ok  # not the agent's filesystem
+        got = await box.exec(["python3", "-c", "import urllib.request; print(urllib.request.urlopen('http://codes:8000/code.txt', timeout=5).read().decode())"], timeout=30)
+        assert got.ok, got.stderr
+        assert (await fam.score(box, inst, "wrong")).value == 0.0
+        assert (await fam.score(box, inst, got.stdout.strip())).value == 1.0

