@@ -1,4 +1,4 @@
-"""Top-level commands of the results room: ceg, report, compare, history, show.
+"""Top-level commands of the results room: ceg, report, compare, history, show, export.
 
 The lead's ptebench/cli.py calls ``register(app)``. User errors raise UserError subclasses;
 the main CLI turns them into a message and exit code 2.
@@ -34,8 +34,14 @@ def ceg_command(
     threshold: Annotated[bool, typer.Option("--threshold", help="Add the safety-buffer view.")] = False,
     task_pass: Annotated[float, typer.Option(help="Per-task pass rate for --threshold.")] = 0.10,
     capability: Annotated[float, typer.Option(help="Share of tasks passed for --threshold.")] = 0.50,
+    cards: Annotated[Path | None, typer.Option(help="Inspect logs: model-card YAML matched to "
+                                               "each log's model before the catalog.")] = None,
+    scorer: Annotated[str | None, typer.Option(help="Inspect logs: the score to use, NAME or "
+                                               "NAME.KEY (default: each log's first).")] = None,
 ) -> None:
-    """Compute-equivalent gain per enhanced scaffold and model, with intervals and flags."""
+    """Compute-equivalent gain per enhanced scaffold and model, with intervals and flags.
+
+    SOURCE may also be a folder of Inspect AI .eval logs (needs ptebench[inspect])."""
     from ptebench.results import ceg, export, table
 
     if fmt == "parquet" and out is None:
@@ -50,7 +56,7 @@ def ceg_command(
             raise UserError(f"{name} must lie in [0, 1], got {v}")
     opts = ceg.make_options(baseline=baseline, method=ceg.resolve_method(method), n_boot=boot,
                             seed=seed, resample=levels, chance=chance, min_sizes=min_sizes)
-    loaded = table.load_input(source)
+    loaded = table.load_input(source, cards=cards, scorer=scorer)
     result = ceg.estimate(loaded, opts)
     if threshold:
         from ptebench.results.safety import threshold_view
@@ -261,10 +267,27 @@ def _print_failed(groups: list[Any], fmt: str) -> None:
             typer.echo(f"        … and {len(g.episodes) - 5} more")
 
 
+def export_command(
+    run: Annotated[Path, typer.Argument(help="A ptebench run directory.")],
+    out: Annotated[Path, typer.Option(help="Folder to write the logs into.")],
+    fmt: Annotated[str, typer.Option("--format", help="inspect (Inspect AI .eval logs).")] = "inspect",
+) -> None:
+    """Write a run's episodes in another harness's log format: one Inspect .eval log per
+    model × scaffold (needs ptebench[inspect]); open them with `inspect view --log-dir OUT`."""
+    from ptebench.results import inspect_logs
+
+    if fmt != "inspect":
+        raise UserError(f"--format: unknown format {fmt!r}; accepted: inspect")
+    paths = inspect_logs.export_run(run, out)
+    for p in paths:
+        typer.echo(f"wrote {p}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the results commands (ceg, report, compare, history, show) to the top-level app."""
+    """Add the results commands (ceg, report, compare, history, show, export) to the top-level app."""
     app.command("show")(show_command)
     app.command("ceg")(ceg_command)
     app.command("report")(report_command)
     app.command("compare")(compare_command)
     app.command("history")(history_command)
+    app.command("export")(export_command)

@@ -256,15 +256,27 @@ def _components(scaffold_name: str, params_json: object) -> str:
     return f"{scaffold_name}+{inner}" if isinstance(inner, str) and inner else ""
 
 
-def load_input(path: str | Path) -> LoadedTable:
-    """Read a run directory, a CSV or a Parquet file into a validated contract table.
+def load_input(path: str | Path, cards: Path | None = None,
+               scorer: str | None = None) -> LoadedTable:
+    """Read a run directory, a CSV or a Parquet file, or a folder of Inspect AI ``.eval`` logs
+    (``ptebench.results.inspect_logs``) into a validated contract table.
+
+    ``cards`` (a model-card file) and ``scorer`` (a score name) apply to Inspect logs only.
 
     Raises:
         TableError: the path does not exist, has an unknown format, or fails validation.
+        UserError: ``cards`` or ``scorer`` given for an input that is not Inspect logs.
     """
     p = Path(path)
     if not p.exists():
         raise TableError(f"{p}: no such file or run directory")
+    from ptebench.results import inspect_logs
+
+    if inspect_logs.is_inspect_source(p):
+        return inspect_logs.load_logs(p, cards=cards, scorer=scorer)
+    if cards is not None or scorer is not None:
+        raise UserError(f"{p}: --cards and --scorer apply to Inspect logs; a ptebench run or a "
+                        "table carries its own train_flop and score")
     if p.is_dir():
         return _load_run_dir(p)
     suffix = p.suffix.lower()
@@ -289,7 +301,8 @@ def load_input(path: str | Path) -> LoadedTable:
 
 def _load_run_dir(p: Path) -> LoadedTable:
     if not (p / "episodes.jsonl").exists():
-        raise TableError(f"{p}: a run directory must contain episodes.jsonl")
+        raise TableError(f"{p}: neither a ptebench run (no episodes.jsonl) nor a folder of "
+                         "Inspect logs (no .eval files)")
     try:
         from ptebench.results import store
     except ImportError as e:
