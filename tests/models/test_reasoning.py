@@ -78,3 +78,23 @@ def test_anthropic_thinking_budget_must_be_a_positive_integer() -> None:
     with pytest.raises(ModelError, match="thinking_budget"):
         AnthropicModel(ModelConfig(id="c", provider="anthropic", base_url="http://127.0.0.1:9",
                                    options={"thinking_budget": "lots"}))
+
+
+async def test_thinking_text_is_kept_in_the_transcript_and_shown() -> None:
+    from ptebench.models.transcript import Transcript
+    from ptebench.records import Episode, EpisodeSpec
+    from ptebench.results.show import render_markdown
+
+    with WireServer(reply=openai_reasoning) as srv:
+        model = OpenAIModel(ModelConfig(id="o", provider="openai", model="o-stub",
+                                        base_url=srv.url + "/v1", options=FAST))
+        trace = Trace()
+        await MeteredModel("o", model, CARD, trace, Limits()).generate(ASK)
+        await model.aclose()
+    stored = trace.transcript.finish("e1", "42", None, None, None)
+    back = Transcript.model_validate_json(stored.model_dump_json())  # as the store keeps it
+    assert back.calls[0].choices[0].reasoning == "6 times 7 is 42."
+    spec = EpisodeSpec(episode_id="e1", model="o", scaffold="direct", scaffold_label="direct",
+                       task_family="t", task_id="1", epoch=0, seed=0)
+    page = render_markdown(Episode(run_id="r", spec=spec, calls=trace.calls), back, full=True)
+    assert "thinking" in page and "6 times 7 is 42." in page
