@@ -7,6 +7,7 @@ where the spending happens.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -150,6 +151,18 @@ class MeteredModel:
             self._trace.transcript.call(index, request, None, t_start, error=str(e))
             if isinstance(e, ContextLengthError):
                 raise LimitReached("context", str(e)) from e
+            raise
+        except asyncio.CancelledError:
+            # a wall-clock stop or SIGTERM cancelled the call in flight: record it, then go on
+            # cancelling (a dropped call would hide time and maybe tokens spent)
+            index = len(self._trace.calls)
+            latency = time.monotonic() - t
+            error = f"cancelled after {latency:.1f}s"
+            self._trace.calls.append(
+                ModelCall(model=self.id, index=index, role=request.role, n=request.n,
+                          latency_s=latency, error=error, elided_observations=elided)
+            )
+            self._trace.transcript.call(index, request, None, t_start, error=error)
             raise
         index = len(self._trace.calls)
         self._trace.calls.append(

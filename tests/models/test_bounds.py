@@ -5,17 +5,25 @@ official OpenAI SDK."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ptebench.errors import ModelError
 from ptebench.models.base import GenerateRequest, Message, ModelConfig
+from ptebench.models.meter import MeteredModel, Trace
 from ptebench.models.openai import OpenAIModel
+from ptebench.records import Limits
+from ptebench.results.store import RunStore
+from ptebench.results.transcript import load_transcript
+from ptebench.runners.config import parse_experiment
+from ptebench.runners.local import run_experiment
 from tests.models.wire import WireServer, openai_chat
 
 
@@ -102,3 +110,43 @@ async def test_absurd_usage_is_refused(usage: dict[str, int]) -> None:
         with pytest.raises(ModelError, match=r"usage\.prompt_tokens=.*outside 0\.\.100,000,000"):
             await m.generate(ask())
         await m.aclose()
+
+
+async def test_a_call_cancelled_in_flight_is_recorded() -> None:
+    """SIGTERM of a run cancels its episodes' tasks: the call the server is holding is
+    recorded with its error, in the trace and its transcript, not dropped."""
+    with WireServer() as srv:
+        srv.hold = True
+        trace = Trace()
+        metered = MeteredModel("stub", model(srv.url, timeout_s=60.0), None, trace, Limits())
+        call = asyncio.ensure_future(metered.generate(ask()))
+        await asyncio.to_thread(srv.wait_held, 1)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        srv.release_one()
+    assert len(trace.calls) == 1
+    assert trace.calls[0].error is not None
+    assert trace.calls[0].error.startswith("cancelled after ")
+    assert trace.transcript.transcript.calls[0].error == trace.calls[0].error
+
+
+def test_a_wall_clock_stop_records_the_call_in_flight(tmp_path: Path) -> None:
+    """The episode's wall_s runs out while the server holds the request: the episode is
+    scored as a limit and keeps the cancelled call (ModelCall and transcript entry)."""
+    with WireServer() as srv:
+        srv.hold = True
+        exp = parse_experiment({
+            "name": "t", "sandbox": "local", "scaffolds": ["direct"],
+            "tasks": [{"name": "arith", "limit": 1}], "limits": {"wall_s": 1},
+            "models": [{"id": "stub", "provider": "openai", "model": "stub-model",
+                        "base_url": srv.url + "/v1", "timeout_s": 60, "max_retries": 0}],
+        })
+        res = run_experiment(exp, tmp_path / "r")
+        srv.release_one()
+    [ep] = list(RunStore(res.run_dir).iter_episodes())
+    assert ep.status == "limit", ep.reason
+    assert len(ep.calls) == 1
+    assert ep.calls[0].error is not None and ep.calls[0].error.startswith("cancelled after ")
+    tr = load_transcript(res.run_dir, ep.spec.episode_id)
+    assert tr.calls[0].error == ep.calls[0].error
