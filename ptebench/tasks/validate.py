@@ -20,6 +20,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from ptebench.records import Record, Score
 from ptebench.sandbox.base import Sandbox, SandboxSpec
@@ -101,6 +102,15 @@ Probe = Callable[[Sandbox, TaskInstance], Awaitable[str | None]]
 """Runs right after setup; returns a problem (e.g. "the agent can read the secret") or None."""
 
 
+async def _stop_agent(task: Task, instance: TaskInstance, sandbox: Sandbox) -> None:
+    """As the runner does before scoring: kill what the solution left running, unless the
+    task's point is a process that survives (``stop_agent_before_scoring``)."""
+    wants: Any = getattr(task, "stop_agent_before_scoring", None)
+    stop: Any = getattr(sandbox, "stop_agent", None)
+    if stop is not None and (wants is None or wants(instance)):
+        await stop()
+
+
 async def check_solution(
     task: Task, instance: TaskInstance, acquire: Acquire, after_setup: Probe | None = None
 ) -> SolutionCheck:
@@ -132,6 +142,7 @@ async def check_solution(
                 last = res.stdout + ("\n" if res.stdout and res.stderr else "") + res.stderr
                 out.log = last[-800:]
             answer = submission_of(instance, last)
+            await _stop_agent(task, instance, sandbox)
             out.solved = await task.score(sandbox, instance, answer)
             out.rescored = await task.score(sandbox, instance, answer)
     except Exception as e:  # report, so one broken task does not hide the others

@@ -120,3 +120,27 @@ def test_load_family_still_loads_the_shipped_ctf_suite() -> None:
     suite = CtfSuite()
     assert len(suite.families) >= 16
     assert load_family(next(iter(suite.families.values())).root).name
+
+
+@pytest.mark.docker
+async def test_validate_run_stops_the_solutions_processes_before_scoring(tmp_path: Path) -> None:
+    """`tasks validate --run` scores the reference solution as the runner scores an agent:
+    after stopping what it left running. The check fails while a process of the solution
+    is alive, so it passes only if validation stopped the agent first."""
+    from ptebench.sandbox.docker import DockerProvider
+    from ptebench.tasks.validate import check_solution
+
+    check = "if pgrep -u agent -f 'sleep 1007' >/dev/null; then exit 1; fi\nexit 0\n"
+    fam = family(tmp_path, {"method": "check_script", "script": "check.sh", "submission": "state"},
+                 {"target": "x", "solution": "solve.sh"},
+                 extra={"sandbox": {"image": "ptebench/base", "user": "agent"}},
+                 files={"check.sh": check, "solve.sh": "setsid -f sleep 1007\necho done\n"})
+    inst = fam.instances()[0]
+    provider = DockerProvider(max_sandboxes=1)
+    try:
+        res = await check_solution(fam, inst, lambda spec: provider.acquire(
+            spec, {"ptebench.run": "pytest-validate-stop"}))
+    finally:
+        await provider.aclose()
+    assert res.error is None, res.error
+    assert res.solved is not None and res.solved.value == 1.0, res
