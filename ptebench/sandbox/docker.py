@@ -57,6 +57,32 @@ _KILLALL = ('n=0; while kill -9 -1 2>/dev/null; do n=$((n+1)); '
 """Kill every process this uid may signal but the shell itself and init, until none is left
 (bash builtins only: runs where fork fails)."""
 
+_KILLALL_ROOT = r"""keep=" 1 $$ "; ka=; kt=
+for d in /proc/[0-9]*; do
+  read -r st < "$d/stat" 2>/dev/null || continue
+  f=(${st##*) }); p=${d#/proc/}
+  if [ "${f[1]}" = 1 ] && { [ -z "$kt" ] || [ "${f[19]}" -lt "$kt" ]; }; then ka=$p; kt=${f[19]}; fi
+done
+keep="$keep$ka "; n=0
+while :; do
+  found=0
+  for d in /proc/[0-9]*; do
+    p=${d#/proc/}
+    case "$keep" in *" $p "*) continue;; esac
+    read -r st < "$d/stat" 2>/dev/null || continue
+    f=(${st##*) }); [ "${f[0]}" = Z ] && continue
+    kill -9 "$p" 2>/dev/null && found=1
+  done
+  [ "$found" = 0 ] && break
+  n=$((n+1)); [ "$n" -ge 2000 ] && break
+done
+echo "$n"
+"""
+"""The same when the agent is root (the docker-exec path of Harbor images): kill every process
+but PID 1 (docker-init), the keepalive (its oldest child) and this shell — the exec plumbing
+whose death would stop the container. Zombies are init's to reap and not counted; bash
+builtins only, as above."""
+
 
 async def _blocking(fn: Callable[..., T], *args: Any) -> T:
     return await asyncio.get_running_loop().run_in_executor(engine.POOL, fn, *args)
@@ -279,10 +305,6 @@ class DockerSandbox:
                 infrastructure failure, never the agent's score).
         """
         self._check_open()
-        if self._s.image.uid == 0 and self._s.execd is None:
-            # the agent is root (Harbor images): its uid is PID 1's and the keepalive's, so a
-            # kill of every process it owns would stop the container. Not stopped (yet).
-            return 0
         execd = self._s.execd
         if execd is not None:
             try:
@@ -290,7 +312,8 @@ class DockerSandbox:
             except (TimeoutError, SandboxError) as e:
                 raise await _blocking(engine.container_fault, self.container, e) from e
             return int(msg["rounds"])
-        argv = ["bash", "-c", _KILLALL]
+        # a root agent shares its uid with PID 1 and the keepalive: spare them by pid
+        argv = ["bash", "-c", _KILLALL_ROOT if self._s.image.uid == 0 else _KILLALL]
         try:
             raw = await self._exec_raw(argv, None, None, "/", self.spec.user, None, 4096)
             if raw.exit_code == 0:

@@ -414,6 +414,27 @@ async def test_stop_agent_kills_every_agent_process(dprovider: DockerProvider) -
         assert (await s.exec("echo alive")).stdout == "alive\n"
 
 
+async def test_stop_agent_kills_a_root_agents_processes(dprovider: DockerProvider) -> None:
+    """A root agent (Harbor images run as root) shares its uid with PID 1 and the keepalive:
+    stopping it kills all its processes but those, and the container keeps running."""
+    spec = SMALL.model_copy(update={"user": "root", "workdir": "/root"})
+    async with dprovider.acquire(spec, {"run": "pytest-attacks", "episode": "stop-root"}) as s:
+        before = (await s.exec(["ps", "-e", "-o", "pid=,args="])).stdout
+        r = await s.exec("setsid -f env -i sleep 1001; nohup sleep 1002 >/dev/null 2>&1 & "
+                         "(trap '' TERM HUP; exec -a hidden sleep 1004) & disown -a; echo ok",
+                         timeout=10)
+        assert "ok" in r.stdout, r
+        ps = (await s.exec(["ps", "-e", "-o", "pid=,args="])).stdout
+        assert "sleep 1001" in ps and "sleep 1002" in ps and "hidden" in ps, ps
+        await s.stop_agent()
+        after = (await s.exec(["ps", "-e", "-o", "pid=,args="])).stdout
+        assert "sleep 100" not in after and "hidden" not in after, after
+        # what ran before the agent acted (init, keepalive) is still there
+        kept = {ln for ln in before.splitlines() if "ps -e" not in ln}
+        assert kept <= set(after.splitlines()), (before, after)
+        assert (await s.exec("echo alive")).stdout == "alive\n"
+
+
 async def test_fork_bomb_then_stop_agent_leaves_a_working_sandbox(dprovider: DockerProvider) -> None:
     """A fork bomb that escaped its exec fills the pids limit, so nothing can start (the attack
     run saw every later action exit 125/126 and a root check script fail to fork). Stopping
