@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -205,3 +206,44 @@ def test_a_full_results_disk_is_reported_and_resume_completes(tmp_path: Path, sm
     assert len(ids) == 2000 and len(set(ids)) == 2000
     final = RunStore(moved).read_manifest()
     assert final is not None and final.status == "finished"
+
+
+def test_sigterm_while_a_host_scorer_blocks_ends_the_run(tmp_path: Path) -> None:
+    """The attack run's python scorer slept 40 s and SIGTERM waited for it: the scorer now
+    runs off the event loop, so SIGTERM ends the run while the scorer still sleeps (an hour:
+    the run could not end by waiting for it) and the manifest says interrupted."""
+    started = tmp_path / "scorer-started"
+    task = tmp_path / "slowscore"
+    task.mkdir()
+    (task / "score.py").write_text(
+        "import pathlib, time\n\n"
+        "def score(submission, target):\n"
+        f"    pathlib.Path({str(started)!r}).write_text('x')\n"
+        "    time.sleep(3600)\n"
+        "    return 1.0\n")
+    (task / "task.yaml").write_text(yaml.safe_dump({
+        "spec": 1, "family": "slowscore", "local_ok": True,
+        "tasks": [{"id": "t", "instructions": "Say 10.", "target": "10"}],
+        "scoring": {"method": "python", "function": "score.py:score", "timeout_s": 3600},
+    }))
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "name": "slowscore", "models": [{"id": "m", "provider": "scripted", "outputs": ["10"]}],
+        "scaffolds": ["direct"], "baseline": "direct", "tasks": [{"path": str(task)}],
+        "sandbox": "local",
+    }))
+    out = tmp_path / "run"
+    proc = _start(cfg, out)
+    deadline = time.monotonic() + 120  # a guard against a run that never scores, not a measure
+    while not started.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the scorer never started"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(600)  # far below the scorer's hour: only a run that does not wait ends
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    manifest = RunStore(out).read_manifest()
+    assert manifest is not None and manifest.status == "interrupted", manifest
