@@ -47,6 +47,9 @@ def main() -> None:
     ap.add_argument("--mb", type=int, default=150)
     ap.add_argument("--forks", type=int, default=40)
     ap.add_argument("--n-children", type=int, default=5)
+    ap.add_argument("--iterations", type=int, default=None,
+                    help="LATS iterations (default: 2 × forks / n-children, room for expansions "
+                         "that fork fewer than n-children)")
     args = ap.parse_args()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,7 +60,7 @@ def main() -> None:
             "models": [{"id": "looker", "provider": "scripted",
                         "outputs": ["Thought: look around\nAction: bash: ls -la"] * 5000}],
             "scaffolds": [{"name": "lats", "params": {
-                "iterations": max(1, -(-args.forks // args.n_children) + 2),
+                "iterations": args.iterations or max(1, 2 * -(-args.forks // args.n_children)),
                 "n_children": args.n_children, "branching": "snapshot", "max_depth": 30}}],
             "baseline": "lats",
             "tasks": [{"path": str(folder)}],
@@ -71,7 +74,7 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     e = eps[0]
     print(f"LATS on a {args.mb} MB sandbox: status {e.status} ({e.reason}), "
-          f"forks {e.metrics.get('forks')}, wall {wall:.0f} s")
+          f"forks {e.metrics.get('forks')} (asked for at least {args.forks}), wall {wall:.0f} s")
     print("metrics", e.metrics, "calls", len(e.calls), "steps", len(e.steps), e.submission)
     print(f"runner peak RSS {peak / 1024:.0f} MB (before the run {before / 1024:.0f} MB)")
 
