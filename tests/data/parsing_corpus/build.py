@@ -40,7 +40,7 @@ def write(name: str, cases: list[dict]) -> None:
     seen: set[str] = set()
     out = []
     for c in cases:
-        key = c["parser"] + "\0" + c["text"] + "\0" + json.dumps(c.get("tools"))
+        key = c["parser"] + "\0" + c["text"] + "\0" + json.dumps(c.get("tools")) + json.dumps(c.get("tool_calls"))
         if key in seen:
             continue
         seen.add(key)
@@ -286,9 +286,100 @@ def mt_bench() -> list[dict]:
     return cases
 
 
+# --- Native tool calls (OpenAI format: tool_calls[].function.{name, arguments}) --------------
+# A case is one assistant turn as the provider returned it: its text content and its tool
+# calls, each with the raw ``arguments`` string the model wrote. ``tools`` are the tools the
+# harness offered (the names its trajectory file uses). Expected, per call, in order: the tool
+# and the one string argument a reader takes from the arguments object — the value of its only
+# key whatever that key is called (``command``, ``expression``, ``thought``, ``reservation_id``,
+# ...), "" for a call without arguments; a call with several arguments keeps the whole object
+# (expected ``input_json``: the object, compared as JSON).
+TAU = "sierra-research/tau-bench"
+
+
+def _call_case(cid: str, text: str, calls: list[dict], tools: list[str], model: str, src: dict) -> dict:
+    expected = []
+    for c in calls:
+        args = json.loads(c["arguments"] or "{}")
+        if len(args) == 0:
+            expected.append({"tool": c["name"], "input": ""})
+        elif len(args) == 1 and isinstance(next(iter(args.values())), str):
+            expected.append({"tool": c["name"], "input": next(iter(args.values()))})
+        else:
+            expected.append({"tool": c["name"], "input_json": args})
+    return {
+        "id": cid, "parser": "tool_call", "tools": tools, "text": text or "",
+        "tool_calls": calls, "expected": expected, "ambiguous": False, "model": model, "source": src,
+    }
+
+
+def tau_bench() -> list[dict]:
+    rng = random.Random(12)
+    path = "historical_trajectories/gpt-4o-airline.json"
+    commit, text = git_show(TAU, path)
+    data = json.loads(text)
+    pool = []
+    for t, run in enumerate(data):
+        for k, m in enumerate(run["traj"]):
+            if m.get("role") == "assistant" and m.get("tool_calls"):
+                pool.append((t, run, k, m))
+    tools = sorted({c["function"]["name"] for _, _, _, m in pool for c in m["tool_calls"]})
+    by_tool: dict[str, list] = {}
+    for p in pool:
+        by_tool.setdefault(p[3]["tool_calls"][0]["function"]["name"], []).append(p)
+    quota = {"calculate": 20, "think": 20, "transfer_to_human_agents": 10, "get_user_details": 6,
+             "get_reservation_details": 6, "cancel_reservation": 4, "search_direct_flight": 4,
+             "update_reservation_flights": 3, "book_reservation": 2, "update_reservation_baggages": 2,
+             "send_certificate": 2, "list_all_airports": 2}
+    cases = []
+    for name, n in quota.items():
+        for t, run, k, m in rng.sample(by_tool[name], min(n, len(by_tool[name]))):
+            calls = [{"id": c.get("id", ""), "name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+                     for c in m["tool_calls"]]
+            cases.append(_call_case(
+                f"tau-bench-airline-{run['task_id']}-t{run.get('trial', 0)}-{k}", m.get("content") or "", calls,
+                tools, "gpt-4o (tau-bench airline, function calling)",
+                {"repo": TAU, "commit": commit, "path": path, "trajectory": t, "message": k},
+            ))
+    return cases
+
+
+def swe_agent_tool_calls() -> list[dict]:
+    import ast
+
+    git = MIRROR / "SWE-agent+SWE-agent" / "repo"
+    paths = subprocess.run(
+        ["git", "-C", str(git), "ls-tree", "-r", "--name-only", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    cases = []
+    for path in paths:
+        if not path.endswith(".traj"):
+            continue
+        commit, text = git_show(SWE, path)
+        hist = json.loads(text).get("history", [])
+        msgs = [(k, m) for k, m in enumerate(hist) if m.get("role") == "assistant" and m.get("tool_calls")]
+        if not msgs:
+            continue
+        raw = [(k, m, m["tool_calls"] if isinstance(m["tool_calls"], list) else ast.literal_eval(m["tool_calls"]))
+               for k, m in msgs]
+        tools = sorted({c["function"]["name"] for _, _, tc in raw for c in tc})
+        for k, m, tc in raw:
+            calls = [{"id": c.get("id", ""), "name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+                     for c in tc]
+            content = m["content"] if isinstance(m["content"], str) else ""
+            cases.append(_call_case(
+                f"swe-agent-fc-{hashlib.sha1(path.encode()).hexdigest()[:6]}-{k}", content, calls, tools,
+                "gpt-4 (SWE-agent function-calling run)" if path.startswith("tests/")
+                else "SWE-agent function-calling demonstration trajectory",
+                {"repo": SWE, "commit": commit, "path": path, "history": k},
+            ))
+    return cases
+
+
 if __name__ == "__main__":
     write("react_hotpot", react_hotpot())
     write("swe_agent", swe_agent())
     write("game24_answers", game24())
     write("humaneval_code", humaneval_answers())
     write("mt_bench_scores", mt_bench())
+    write("tool_calls", tau_bench() + swe_agent_tool_calls())
