@@ -376,10 +376,54 @@ def swe_agent_tool_calls() -> list[dict]:
     return cases
 
 
+# OpenHands' replayable test trajectories keep the provider's whole response for each agent
+# step (claude-3-5-sonnet through LiteLLM, so Anthropic ``tool_use`` blocks arrive as OpenAI
+# tool calls with ``toolu_`` ids; one gpt-4o). Expected as above, by eye: ``execute_bash``'s
+# ``command`` (its other argument, ``is_input``, is a flag); ``finish`` without arguments is
+# ""; ``str_replace_editor``'s ``command`` is the edit it selects (create/view) beside a path
+# and a text, so the call is the whole object — marked ambiguous: ptebench's tools take one
+# string, and such a call has no one-string reading.
+OPENHANDS = "All-Hands-AI/OpenHands"
+
+
+def openhands() -> list[dict]:
+    git = MIRROR / "All-Hands-AI+OpenHands" / "repo"
+    paths = subprocess.run(
+        ["git", "-C", str(git), "ls-tree", "-r", "--name-only", "HEAD", "tests/runtime/trajs"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()
+    cases = []
+    for path in paths:
+        commit, text = git_show(OPENHANDS, path)
+        seen: set[str] = set()
+        for e in json.loads(text):
+            md = e.get("tool_call_metadata")
+            if not md or md["model_response"]["id"] in seen:
+                continue
+            resp = md["model_response"]
+            seen.add(resp["id"])
+            m = resp["choices"][0]["message"]
+            calls = [{"id": c.get("id", ""), "name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+                     for c in m.get("tool_calls") or []]
+            case = _call_case(
+                f"openhands-{Path(path).stem}-{e['id']}", m.get("content") or "", calls,
+                ["execute_bash", "finish", "str_replace_editor", "think"], resp["model"],
+                {"repo": OPENHANDS, "commit": commit, "path": path, "event": e["id"]},
+            )
+            for c, exp in zip(calls, case["expected"]):
+                if c["name"] == "execute_bash":
+                    exp.pop("input_json", None)
+                    exp["input"] = json.loads(c["arguments"])["command"]
+                elif c["name"] == "str_replace_editor":
+                    case["ambiguous"] = True
+            cases.append(case)
+    return cases
+
+
 if __name__ == "__main__":
     write("react_hotpot", react_hotpot())
     write("swe_agent", swe_agent())
     write("game24_answers", game24())
     write("humaneval_code", humaneval_answers())
     write("mt_bench_scores", mt_bench())
-    write("tool_calls", tau_bench() + swe_agent_tool_calls())
+    write("tool_calls", tau_bench() + swe_agent_tool_calls() + openhands())
