@@ -61,14 +61,14 @@ def extract(case: dict[str, Any]) -> tuple[str, bool, object]:
             _, pairs = choice_actions(choice, case["tools"])
         except parsing.ParseError as e:
             return "choice_actions", False, f"ParseError: {e}"
-        got: list[object] = []
+        read: list[object] = []
         ok = len(pairs) == len(exp)
         for (_, a), e in zip(pairs, exp, strict=False):
             if isinstance(a, parsing.ParseError):
-                got.append(f"ParseError: {a}")
+                read.append(f"ParseError: {a}")
                 ok = ok and bool(e.get("error"))
                 continue
-            got.append({"tool": a.tool, "input": a.input})
+            read.append({"tool": a.tool, "input": a.input})
             if "input_json" in e:
                 try:
                     same = json.loads(a.input) == e["input_json"]
@@ -77,7 +77,7 @@ def extract(case: dict[str, Any]) -> tuple[str, bool, object]:
             else:
                 same = a.input == e.get("input")
             ok = ok and not e.get("error") and a.tool == e["tool"] and same
-        return "choice_actions", ok, got
+        return "choice_actions", ok, read
     if kind == "answer":
         if exp is None:
             found = parsing.find_answer(text)

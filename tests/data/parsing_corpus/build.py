@@ -410,7 +410,7 @@ def openhands() -> list[dict]:
                 ["execute_bash", "finish", "str_replace_editor", "think"], resp["model"],
                 {"repo": OPENHANDS, "commit": commit, "path": path, "event": e["id"]},
             )
-            for c, exp in zip(calls, case["expected"]):
+            for c, exp in zip(calls, case["expected"], strict=True):
                 if c["name"] == "execute_bash":
                     exp.pop("input_json", None)
                     exp["input"] = json.loads(c["arguments"])["command"]
