@@ -303,8 +303,10 @@ def _call_case(cid: str, text: str, calls: list[dict], tools: list[str], model: 
         args = json.loads(c["arguments"] or "{}")
         if len(args) == 0:
             expected.append({"tool": c["name"], "input": ""})
-        elif len(args) == 1 and isinstance(next(iter(args.values())), str):
-            expected.append({"tool": c["name"], "input": next(iter(args.values()))})
+        elif len(args) == 1:
+            value = next(iter(args.values()))
+            key = "input" if isinstance(value, str) else "input_json"
+            expected.append({"tool": c["name"], key: value})
         else:
             expected.append({"tool": c["name"], "input_json": args})
     return {
@@ -420,10 +422,44 @@ def openhands() -> list[dict]:
     return cases
 
 
+# BFCL (gorilla) keeps each submitted system's results; the function-calling ones store every
+# call as {name: arguments}, ``arguments`` the raw JSON string of the tool call. The parallel
+# categories ask for several calls in one turn (one function called for several inputs, or
+# several functions). Expected as above, per call in order (their functions take several
+# arguments: the whole object; one argument: its value). From one submission whose results
+# are in function-calling form (the other stored submissions write Python call syntax).
+GORILLA = "ShishirPatil/gorilla"
+GORILLA_COMMIT = "55e023f4d26b39cbaf00100fd04e792613ccff3c"  # PR "add Glyphh Ada 1.1 (HDC+FC)"
+
+
+def bfcl_parallel() -> list[dict]:
+    git = MIRROR / "ShishirPatil+gorilla" / "repo"
+    rng = random.Random(7)
+    cases = []
+    for path in [
+        "berkeley-function-call-leaderboard/result/glyphh-ada-1.1/non_live/BFCL_v4_parallel_result.json",
+        "berkeley-function-call-leaderboard/result/glyphh-ada-1.1/non_live/BFCL_v4_parallel_multiple_result.json",
+    ]:
+        text = subprocess.run(
+            ["git", "-C", str(git), "show", f"{GORILLA_COMMIT}:{path}"], capture_output=True, text=True, check=True
+        ).stdout
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        rows = [r for r in rows if isinstance(r["result"], list) and len(r["result"]) > 1]
+        for r in rng.sample(rows, min(15, len(rows))):
+            calls = [{"id": f"{r['id']}-{j}", "name": name, "arguments": args}
+                     for j, d in enumerate(r["result"]) for name, args in d.items()]
+            cases.append(_call_case(
+                f"bfcl-glyphh-ada-{r['id']}", "", calls, sorted({c["name"] for c in calls}),
+                "Glyphh Ada 1.1 (BFCL v4 submission, function calling)",
+                {"repo": GORILLA, "commit": GORILLA_COMMIT, "path": path, "id": r["id"]},
+            ))
+    return cases
+
+
 if __name__ == "__main__":
     write("react_hotpot", react_hotpot())
     write("swe_agent", swe_agent())
     write("game24_answers", game24())
     write("humaneval_code", humaneval_answers())
     write("mt_bench_scores", mt_bench())
-    write("tool_calls", tau_bench() + swe_agent_tool_calls() + openhands())
+    write("tool_calls", tau_bench() + swe_agent_tool_calls() + openhands() + bfcl_parallel())
