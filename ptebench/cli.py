@@ -68,6 +68,9 @@ def run(
     resume: Annotated[bool, typer.Option(help="Continue a run in --out: skip finished episodes.")] = False,
     sandbox: Annotated[str | None, typer.Option(help="Override the sandbox backend (docker, local).")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Override episodes in flight.")] = None,
+    executor: Annotated[str | None, typer.Option(help="Override the executor (local, ray).")] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address for --executor ray "
+                                                "(host:6379, ray://host:10001, auto).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Run an experiment: every model × scaffold × task instance × epoch."""
@@ -80,6 +83,12 @@ def run(
         overrides["sandbox"] = sandbox
     if concurrency:
         overrides["concurrency"] = {"episodes": concurrency}
+    if executor:
+        overrides["executor"] = executor
+    if address:
+        if (executor or exp.executor) != "ray":
+            raise UserError("--address is the Ray cluster's: use it with --executor ray")
+        overrides["ray"] = {**exp.ray.model_dump(exclude_unset=True), "address": address}
     if overrides:
         exp = parse_experiment({**exp.model_dump(mode="json", exclude_unset=True), **overrides}, str(config))
     target = out_dir or Path(exp.out or f"runs/{exp.name}")

@@ -257,6 +257,10 @@ class Episode(Record):
     """Scaffold-specific figures (e.g. ToT any-of-b success, branching cost)."""
     started_at: str = ""
     finished_at: str = ""
+    host: str | None = None
+    """Machine the episode ran on (None in records written before it was kept)."""
+    executor: str | None = None
+    """Executor that ran it: local or ray (None in records written before it was kept)."""
 
 
 class CatalogEntry(Record):
@@ -293,6 +297,10 @@ class RunManifest(Record):
     models: list[CatalogEntry] = Field(default_factory=list)
     sessions: int = 1
     """How many times the run was started (1 + number of resumes)."""
+    executor: str = "local"
+    """Executor of the run: local, ray, or merged (``ptebench merge``)."""
+    merged_from: list[dict[str, JsonValue]] = Field(default_factory=list)
+    """For a merged run: each source folder's run id, path, host, executor and episode count."""
 
 
 def reduce_epoch_scores(values: list[float], reducer: str) -> float:

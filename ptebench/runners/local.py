@@ -155,6 +155,8 @@ class _ModelPool:
 class Executor:
     """Runs one experiment into one run folder."""
 
+    name = "local"
+
     def __init__(self, exp: Experiment, out: Path, raw_config: dict[str, Any] | None = None,
                  config_path: str | None = None) -> None:
         self.exp = exp
@@ -168,7 +170,7 @@ class Executor:
         if old is not None and resume:
             return old.model_copy(update={
                 "status": "running", "finished_at": None, "sessions": old.sessions + 1,
-                "planned_episodes": planned,
+                "planned_episodes": planned, "executor": self.name,
             })
         return RunManifest(
             run_id=uuid.uuid4().hex[:12],
@@ -183,6 +185,7 @@ class Executor:
             started_at=now(),
             planned_episodes=planned,
             models=models.entries(),
+            executor=self.name,
         )
 
     async def run(self, resume: bool = False) -> RunResult:
@@ -201,7 +204,7 @@ class Executor:
         todo = [s for s in specs if s.episode_id not in done]
         self.progress.total = len(specs)
         self.progress.skipped = len(specs) - len(todo)
-        provider: SandboxProvider = registry.get("sandbox", self.exp.sandbox)(**self.exp.sandbox_options)
+        provider = self._provider()
         by_family = {t.name: t for t in tasks}
         interrupted = False
         status = "finished"
@@ -221,6 +224,9 @@ class Executor:
             manifest = manifest.model_copy(update={"status": status, "finished_at": now()})
             self.store.write_manifest(manifest)
         return RunResult(self.store.dir, manifest, self.progress, interrupted)
+
+    def _provider(self) -> SandboxProvider:
+        return registry.get("sandbox", self.exp.sandbox)(**self.exp.sandbox_options)
 
     async def _run_all(self, todo: list[EpisodeSpec], tasks: dict[str, PlannedTask],
                        models: _ModelPool, provider: SandboxProvider, run_id: str) -> None:
@@ -326,7 +332,8 @@ class LazySandbox:
 
 
 async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
-                      provider: SandboxProvider, exp: Experiment, run_id: str) -> Episode:
+                      provider: SandboxProvider, exp: Experiment, run_id: str,
+                      executor: str = "local") -> Episode:
     """Play one episode to its record. Never raises for a failure inside the episode."""
     started = now()
     t0 = time.monotonic()
@@ -421,6 +428,8 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
         metrics=dict(ctx.metrics) if ctx else {},
         started_at=started,
         finished_at=now(),
+        host=socket.gethostname(),
+        executor=executor,
     )
 
 
@@ -432,7 +441,12 @@ def run_experiment(exp: Experiment, out: Path, resume: bool = False, raw: dict[s
     SIGTERM is turned into a clean stop like Ctrl-C: finished episodes stay on disk, the
     manifest says ``interrupted``, and ``resume=True`` continues the run.
     """
-    executor = Executor(exp, out, raw, config_path)
+    if exp.executor == "ray":
+        from ptebench.runners.ray import RayExecutor
+
+        executor: Executor = RayExecutor(exp, out, raw, config_path)
+    else:
+        executor = Executor(exp, out, raw, config_path)
     if on_progress is not None:
         executor.progress.listeners.append(on_progress)
 
