@@ -15,8 +15,9 @@ from ptebench.errors import UserError
 
 
 def ceg_command(
-    source: Annotated[Path, typer.Argument(help="A run directory, or a CSV/Parquet table "
-                                           "(family, model, train_flop, scaffold, task_id, score).")],
+    source: Annotated[list[Path], typer.Argument(help="A run directory, or a CSV/Parquet table "
+                                                 "(family, model, train_flop, scaffold, task_id, "
+                                                 "score); or several run directories, merged.")],
     baseline: Annotated[str, typer.Option(help="Baseline scaffold (any scaffold present).")] = "direct",
     method: Annotated[str, typer.Option(help="fit-logit | fit-loglinear (alias loglinear) | "
                                         "bound | isotonic.")] = "fit-logit",
@@ -34,7 +35,8 @@ def ceg_command(
     capability: Annotated[float, typer.Option(help="Share of tasks passed for --threshold.")] = 0.50,
 ) -> None:
     """Compute-equivalent gain per enhanced scaffold and model, with intervals and flags."""
-    from ptebench.results import ceg, export, table
+    from ptebench.results import ceg, export
+    from ptebench.results.merge import load_sources
 
     fmt = fmt.lower()
     if fmt not in export.FORMATS:
@@ -51,7 +53,7 @@ def ceg_command(
     opts = ceg.CEGOptions(baseline=baseline, method=ceg.resolve_method(method), n_boot=boot,
                           seed=seed, resample=levels, chance=chance,  # type: ignore[arg-type]
                           min_sizes=min_sizes)
-    loaded = table.load_input(source)
+    loaded = load_sources(source)
     result = ceg.estimate(loaded, opts)
     if threshold:
         from ptebench.results.safety import threshold_view
@@ -77,7 +79,8 @@ def ceg_command(
 
 
 def report_command(
-    source: Annotated[Path, typer.Argument(help="A run directory, or a CSV/Parquet table.")],
+    source: Annotated[list[Path], typer.Argument(help="A run directory, or a CSV/Parquet table; "
+                                                 "or several run directories, merged.")],
     out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
     baseline: Annotated[str, typer.Option(help="Baseline scaffold.")] = "direct",
     method: Annotated[str, typer.Option(help="CEG method (see `ptebench ceg`).")] = "fit-logit",
@@ -86,11 +89,12 @@ def report_command(
     threshold: Annotated[bool, typer.Option("--threshold", help="Add the safety-buffer view.")] = False,
 ) -> None:
     """Write one self-contained HTML report: CEG table, scaling plot, Pareto, heatmap, manifest."""
-    from ptebench.results import ceg, report, table
+    from ptebench.results import ceg, report
+    from ptebench.results.merge import load_sources
 
     if boot < 0:
         raise UserError(f"--boot must be >= 0, got {boot}")
-    loaded = table.load_input(source)
+    loaded = load_sources(source)
     result = ceg.estimate(loaded, ceg.CEGOptions(baseline=baseline, n_boot=boot, seed=seed,
                                                  method=ceg.resolve_method(method)))
     if threshold:
@@ -180,9 +184,22 @@ def history_command(
     Console(width=150).print(t)
 
 
+def merge_command(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders to merge (two or more).")],
+    out: Annotated[Path, typer.Option("--out", help="New run folder to write.")],
+) -> None:
+    """Combine run folders (e.g. made on different machines) into one; refuses conflicts."""
+    from ptebench.results.merge import merge_runs
+
+    res = merge_runs(runs, out)
+    typer.echo(f"merged {res.episodes} episodes from {len(runs)} runs "
+               f"({res.duplicates} identical duplicate(s) kept once) → {res.out}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the results commands (ceg, report, compare, history) to the top-level app."""
     app.command("ceg")(ceg_command)
     app.command("report")(report_command)
     app.command("compare")(compare_command)
     app.command("history")(history_command)
+    app.command("merge")(merge_command)

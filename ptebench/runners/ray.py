@@ -24,7 +24,7 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +146,7 @@ class _NoSandboxes:
     def acquire(self, spec: SandboxSpec, labels: dict[str, str]
                 ) -> contextlib.AbstractAsyncContextManager[Sandbox]:
         @contextlib.asynccontextmanager
-        async def _never() -> AsyncIterator[Sandbox]:
+        async def _never() -> AsyncGenerator[Sandbox]:
             raise RuntimeError("the ray driver acquires no sandboxes")
             yield  # pragma: no cover
 
@@ -191,7 +191,7 @@ class RayExecutor(Executor):
     async def _run_all(self, todo: list[EpisodeSpec], tasks: dict[str, PlannedTask],
                        models: _ModelPool, provider: SandboxProvider, run_id: str) -> None:
         ray = _import_ray()
-        from ray import exceptions as rex
+        rex: Any = ray.exceptions
 
         opts = self.exp.ray
         remote = ray.remote(play_episode).options(
