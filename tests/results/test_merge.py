@@ -65,7 +65,7 @@ def test_merge_of_two_partial_runs_equals_the_full_run(runs: dict[str, Path], tm
     m = RunStore(tmp_path / "m").read_manifest()
     assert m is not None and m.executor == "merged" and m.status == "finished"
     src_ids = {RunStore(runs[k]).read_manifest().run_id for k in "ab"}  # type: ignore[union-attr]
-    assert {s["run_id"] for s in m.merged_from} == src_ids
+    assert {str(s["run_id"]) for s in m.merged_from} == src_ids
     assert [s["episodes"] for s in m.merged_from] == [12, 12]
     # Provenance per episode: the source run's id, its host and executor.
     eps = load_episodes(tmp_path / "m")
