@@ -116,3 +116,39 @@ def test_worker_killed_mid_episode_is_rerun_and_recorded_once(tmp_path: Path, cl
     w0 = next(e for e in load_episodes(tmp_path / "run") if e.spec.task_id == "w0")
     assert w0.status == "ok" and w0.score is not None and w0.score.value == 1.0
     assert RunStore(tmp_path / "run").read_manifest().status == "finished"  # type: ignore[union-attr]
+
+
+def test_cli_run_executor_ray_address(tmp_path: Path, cluster: Any) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(yaml.safe_dump(_exp(scaffolds=["react"], baseline="react")))
+    proc = subprocess.run(
+        [sys.executable, "-m", "ptebench.cli", "run", str(cfg), "--out", str(tmp_path / "r"),
+         "--executor", "ray", "--address", cluster.address, "--quiet"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "finished: 2 episodes run" in proc.stderr
+    m = RunStore(tmp_path / "r").read_manifest()
+    assert m is not None and m.executor == "ray" and m.status == "finished"
+    assert {e.executor for e in load_episodes(tmp_path / "r")} == {"ray"}
+
+
+def test_cli_address_needs_the_ray_executor(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(yaml.safe_dump(_exp()))
+    proc = subprocess.run(
+        [sys.executable, "-m", "ptebench.cli", "run", str(cfg), "--out", str(tmp_path / "r"),
+         "--address", "127.0.0.1:6379", "--quiet"], capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2 and "--executor ray" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "r").exists()
