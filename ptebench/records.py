@@ -56,6 +56,9 @@ class ModelCall(Record):
 
     model: str
     """The experiment's id of the model that was called."""
+    index: int | None = None
+    """Position of the call in its episode: the key of its entry in the episode's transcript
+    (``ptebench.results.transcript``). None in runs recorded before transcripts."""
     role: str
     """What the scaffold used the call for: act, answer, propose, value, reflect, test_gen, vote, ..."""
     usage: Usage = Field(default_factory=Usage)

@@ -7,6 +7,7 @@ works without the openai/anthropic extras installed.
 from ptebench.models import (  # noqa: F401  (registration)
     anthropic,
     openai,
+    replay,
     scripted,
     sim,
     vllm,

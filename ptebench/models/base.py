@@ -68,6 +68,10 @@ class GenerateRequest(Record):
     max_tokens: int | None = None
     stop: list[str] = Field(default_factory=list)
     seed: int | None = None
+    cue: str | None = None
+    """Text that starts the model's turn, e.g. ``Thought:`` (react). A completion-mode
+    provider ends its prompt with it and returns it in front of the generated text, so the
+    reply parses as in chat mode; chat providers ignore it."""
 
     def text(self) -> str:
         """The whole request as one string (for simulators and caching)."""
@@ -94,6 +98,8 @@ class GenerateResponse(Record):
     """The provider's name for the model that answered."""
     retries: int = 0
     cache_hit: bool = False
+    prompt_sent: str | None = None
+    """The exact prompt string sent to a text-completion endpoint (None for chat calls)."""
 
     @property
     def text(self) -> str:

@@ -16,6 +16,7 @@ from ptebench.errors import ModelError
 from ptebench.models.accounting import cost_usd, flops_epoch, flops_physical
 from ptebench.models.base import GenerateRequest, GenerateResponse, Model
 from ptebench.models.catalog import ModelCard
+from ptebench.models.transcript import TranscriptRecorder
 from ptebench.records import Limits, ModelCall, Step
 
 log = logging.getLogger("ptebench.models")
@@ -59,11 +60,13 @@ class LimitReached(Exception):  # noqa: N818 - it is a signal, not an error
 
 @dataclass
 class Trace:
-    """Calls and steps of one episode, in the order they happened."""
+    """Calls and steps of one episode, in the order they happened, and its transcript
+    (every request and response, every action's full input and shown output)."""
 
     calls: list[ModelCall] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     t0: float = field(default_factory=time.monotonic)
+    transcript: TranscriptRecorder = field(default_factory=TranscriptRecorder)
 
     def tokens(self) -> int:
         return sum(c.usage.total_tokens for c in self.calls)
@@ -105,22 +108,28 @@ class MeteredModel:
         """
         self.check_budget()
         t = time.monotonic()
+        t_start = self._trace.elapsed()
         try:
             resp = await self._model.generate(request)
         except ModelError as e:
+            index = len(self._trace.calls)
             self._trace.calls.append(
                 ModelCall(
                     model=self.id,
+                    index=index,
                     role=request.role,
                     n=request.n,
                     latency_s=time.monotonic() - t,
                     error=str(e),
                 )
             )
+            self._trace.transcript.call(index, request, None, t_start, error=str(e))
             raise
+        index = len(self._trace.calls)
         self._trace.calls.append(
             ModelCall(
                 model=self.id,
+                index=index,
                 role=request.role,
                 usage=resp.usage,
                 n=request.n,
@@ -132,4 +141,5 @@ class MeteredModel:
                 cache_hit=resp.cache_hit,
             )
         )
+        self._trace.transcript.call(index, request, resp, t_start)
         return resp

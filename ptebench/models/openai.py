@@ -2,7 +2,9 @@
 
 ``base_url`` makes this provider serve any OpenAI-compatible server (vLLM, llama.cpp,
 SGLang, TGI, LM Studio, ...): there is no class per server. ``completion: true`` uses the
-text-completion endpoint, for base models; chat messages are then joined into one prompt.
+text-completion endpoint, for base models; chat messages then become a labelled transcript
+ending with the scaffold's cue (``prompt_text``), and the exact prompt string sent is returned
+in ``GenerateResponse.prompt_sent`` for the episode's transcript.
 
 Usage is normalised: ``prompt_tokens_details.cached_tokens`` → cached prompt tokens,
 ``completion_tokens_details.reasoning_tokens`` → reasoning tokens. A server that returns
@@ -54,11 +56,45 @@ def chat_messages(messages: list[Message]) -> list[dict[str, Any]]:
     return out
 
 
+ROLE_LABELS: dict[str, str] = {"user": "User", "assistant": "Assistant", "tool": "Tool"}
+"""Speaker labels of the completion-mode transcript (the system prompt goes unlabelled on top)."""
+
+TURN_STOPS = ["\nUser:", "\nAssistant:"]
+"""Stop sequences added to completion-mode calls built from messages, so a base model ends
+its turn instead of writing the user's next one."""
+
+
 def prompt_text(request: GenerateRequest) -> str:
-    """The text-completion prompt: the raw prompt, or the chat messages joined."""
+    """The text-completion prompt for a base model.
+
+    A raw ``prompt`` is sent as it is (followed by the cue, if any). Chat messages become a
+    transcript with speaker labels — the system prompt on top, then ``User: ...``,
+    ``Assistant: ...`` and ``Tool: ...`` turns (an assistant's tool calls written as
+    ``Tool call: name(arguments)``) separated by blank lines — ending with ``Assistant:`` and
+    the request's ``cue`` (react: ``Assistant: Thought:``), so the model writes its own turn
+    in the scaffold's format rather than continuing the last observation.
+    """
+    cue = request.cue or ""
     if request.prompt is not None:
-        return request.prompt
-    return "\n\n".join(m.content for m in request.messages)
+        return request.prompt + cue
+    parts: list[str] = []
+    for m in request.messages:
+        if m.role == "system":
+            parts.append(m.content)
+            continue
+        text = m.content
+        for tc in m.tool_calls:
+            text += ("\n" if text else "") + f"Tool call: {tc.name}({tc.arguments})"
+        parts.append(f"{ROLE_LABELS[m.role]}: {text}")
+    parts.append("Assistant:" + (f" {cue}" if cue else ""))
+    return "\n\n".join(parts)
+
+
+def completion_stops(request: GenerateRequest) -> list[str]:
+    """The request's stop sequences plus, for a prompt built from messages, the turn stops."""
+    if request.prompt is not None:
+        return list(request.stop)
+    return list(request.stop) + [s for s in TURN_STOPS if s not in request.stop]
 
 
 def usage_of(raw: Any) -> Usage:
@@ -128,7 +164,16 @@ class OpenAIModel(RemoteModel):
     async def _once(self, client: Any, request: GenerateRequest, n: int) -> GenerateResponse:
         params = self._params(request, n)
         if self.config.completion:
-            raw = await client.completions.create(prompt=prompt_text(request), **params)
+            prompt = prompt_text(request)
+            stops = completion_stops(request)
+            if stops:
+                params["stop"] = stops
+            raw = await client.completions.create(prompt=prompt, **params)
+            resp = self._parse(raw)
+            if request.cue:  # the reply reads as in chat mode: the cue, then what was generated
+                resp = resp.model_copy(update={"choices": [
+                    c.model_copy(update={"text": request.cue + c.text}) for c in resp.choices]})
+            return resp.model_copy(update={"prompt_sent": prompt})
         else:
             messages = (
                 [{"role": "user", "content": request.prompt}]
@@ -182,6 +227,7 @@ class OpenAIModel(RemoteModel):
             refills += 1
             more = await self._once(client, request, request.n - len(resp.choices))
             resp = GenerateResponse(
-                choices=resp.choices + more.choices, usage=resp.usage + more.usage, model=resp.model
+                choices=resp.choices + more.choices, usage=resp.usage + more.usage, model=resp.model,
+                prompt_sent=resp.prompt_sent,
             )
         return resp

@@ -1,4 +1,4 @@
-"""Top-level commands of the results room: ceg, report, compare, history.
+"""Top-level commands of the results room: ceg, report, compare, history, show.
 
 The lead's ptebench/cli.py calls ``register(app)``. User errors raise UserError subclasses;
 the main CLI turns them into a message and exit code 2.
@@ -6,8 +6,9 @@ the main CLI turns them into a message and exit code 2.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -184,6 +185,85 @@ def history_command(
     Console(width=150).print(t)
 
 
+def show_command(
+    run: Annotated[Path, typer.Argument(help="A run folder.")],
+    episode_id: Annotated[str | None, typer.Argument(help="Episode id (or a unique prefix).")] = None,
+    model: Annotated[str | None, typer.Option(help="Select by model id.")] = None,
+    scaffold: Annotated[str | None, typer.Option(help="Select by scaffold label or name.")] = None,
+    task: Annotated[str | None, typer.Option(help="Select by task id (or family/id).")] = None,
+    epoch: Annotated[int | None, typer.Option(help="Select by epoch.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text | markdown | json.")] = "text",
+    failed: Annotated[bool, typer.Option("--failed", help="List failing episodes, grouped by "
+                                         "their one-line reason.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Show the system prompt and prompts in full.")] = False,
+) -> None:
+    """Print one episode's whole conversation, turn by turn: what the model was sent and
+    said, what ran and came back, per-call tokens/FLOPs/cost/latency, the score and why."""
+    from ptebench.results import show
+    from ptebench.results.store import episodes_path, load_episodes
+    from ptebench.results.transcript import load_transcript
+
+    fmt = fmt.lower()
+    if fmt not in ("text", "markdown", "json"):
+        raise UserError(f"--format: unknown format {fmt!r}; accepted: text, markdown, json")
+    where = episodes_path(run)
+    episodes = show.select(load_episodes(run), episode_id, model, scaffold, task, epoch)
+    show.check_selection(episodes, str(where), episode_id)
+    if failed:
+        _print_failed(show.failed_groups(episodes), fmt)
+        return
+    if len(episodes) > 1:
+        _print_list(episodes, fmt)
+        return
+    (e,) = episodes
+    t = load_transcript(where.parent, e.spec.episode_id)
+    if fmt == "json":
+        typer.echo(show.to_json(e, t))
+    elif fmt == "markdown":
+        typer.echo(show.render_markdown(e, t, collapsible=True, full=full), nl=False)
+    else:
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        Console(width=110, soft_wrap=False).print(
+            Markdown(show.render_markdown(e, t, collapsible=False, full=full), code_theme="ansi_dark"))
+
+
+def _print_list(episodes: list[Any], fmt: str) -> None:
+    from ptebench.results import show
+
+    rows = [{"episode_id": e.spec.episode_id, "model": e.spec.model, "scaffold": e.spec.scaffold_label,
+             "task": show.task_label(e), "epoch": e.spec.epoch, "status": e.status,
+             "score": e.score.value if e.score else None} for e in episodes]
+    if fmt == "json":
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    typer.echo(f"{len(rows)} episodes match: give an EPISODE_ID (or narrow with --model, "
+               "--scaffold, --task, --epoch)")
+    for r in rows:
+        typer.echo(f"{r['episode_id']}  {r['model']}  {r['scaffold']}  {r['task']}  epoch {r['epoch']}"
+                   f"  {r['status']}  score {r['score']}")
+
+
+def _print_failed(groups: list[Any], fmt: str) -> None:
+    if fmt == "json":
+        typer.echo(json.dumps([{"reason": g.reason, "count": len(g.episodes),
+                                "episodes": [e.spec.episode_id for e in g.episodes]}
+                               for g in groups], indent=2))
+        return
+    if not groups:
+        typer.echo("no failing episodes")
+        return
+    total = sum(len(g.episodes) for g in groups)
+    typer.echo(f"{total} failing episodes, {len(groups)} reasons:")
+    for g in groups:
+        typer.echo(f"\n{len(g.episodes):>5} × {g.reason}")
+        for e in g.episodes[:5]:
+            typer.echo(f"        {e.spec.episode_id}  {e.spec.model}  {e.spec.scaffold_label}  "
+                       f"{e.spec.task_family}/{e.spec.task_id}  epoch {e.spec.epoch}")
+        if len(g.episodes) > 5:
+            typer.echo(f"        … and {len(g.episodes) - 5} more")
+
 def merge_command(
     runs: Annotated[list[Path], typer.Argument(help="Run folders to merge (two or more).")],
     out: Annotated[Path, typer.Option("--out", help="New run folder to write.")],
@@ -197,7 +277,8 @@ def merge_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the results commands (ceg, report, compare, history) to the top-level app."""
+    """Add the results commands (ceg, report, compare, history, show) to the top-level app."""
+    app.command("show")(show_command)
     app.command("ceg")(ceg_command)
     app.command("report")(report_command)
     app.command("compare")(compare_command)

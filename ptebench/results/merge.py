@@ -11,7 +11,8 @@ and one episode played twice gives the same id twice. Merging keeps every episod
 
 Each merged episode keeps its provenance: its ``run_id`` (the source run's), ``host`` and
 ``executor`` (filled from the source's manifest for records written before episodes kept
-them). The merged ``run.json`` lists every source in ``merged_from``.
+them), and its transcript when the source has one. The merged ``run.json`` lists every
+source in ``merged_from``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ptebench.errors import UserError
 from ptebench.records import CatalogEntry, Episode, RunManifest
 from ptebench.results.store import RunStore
 from ptebench.results.table import LoadedTable, load_input
+from ptebench.results.transcript import TranscriptStore
 
 # Experiment fields that say where and how a run was placed, not what it measures.
 _PLACEMENT = ("out", "executor", "ray", "concurrency", "sandbox_options")
@@ -141,12 +143,17 @@ def merge_runs(sources: list[Path], out: Path) -> MergeResult:
         ],
     )
     target.write_manifest(manifest.model_copy(update={"status": "running", "finished_at": None}))
+    readers = {src: TranscriptStore(Path(src)) for src in sources}
+    have = {src: (r.ids() if r.exists() else set()) for src, r in readers.items()}
     target.open()
     try:
-        for e, _ in kept.values():
-            target.append(e)
+        for e, src in kept.values():
+            eid = e.spec.episode_id
+            target.append(e, readers[src].get(eid) if eid in have[src] else None)
     finally:
         target.close()
+        for r in readers.values():
+            r.close()
     target.write_manifest(manifest)
     return MergeResult(Path(out), manifest, len(kept), duplicates)
 

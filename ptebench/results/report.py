@@ -1,4 +1,5 @@
-"""One self-contained HTML report of a run: the CEG table, the pictures, the manifest.
+"""One self-contained HTML report of a run: the CEG table, the pictures, the episodes'
+outcomes with one failing and one passing transcript per scaffold × model, the manifest.
 
 Figures are drawn with matplotlib (Agg) and embedded as base64 PNGs, so the file opens
 anywhere with no network and no sidecar files.
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ptebench.records import Episode
 from ptebench.results.ceg import CEGResult
 from ptebench.results.table import LoadedTable
 
@@ -30,7 +32,9 @@ tr.summary td{background:#fafae6;font-style:italic} .flag{display:inline-block;b
 border-radius:3px;padding:0 4px;margin:1px;font-size:11px} .banner{background:#b00020;color:#fff;
 padding:10px 14px;font-weight:bold;font-size:16px;border-radius:4px} .meta{color:#555;font-size:13px}
 img{max-width:100%;border:1px solid #eee} pre{background:#f6f6f6;padding:10px;font-size:11px;
-overflow:auto;max-height:420px}
+overflow:auto;max-height:420px} details.transcript{border:1px solid #ccc;border-radius:4px;
+padding:4px 10px;margin:8px 0} details.transcript h1{font-size:18px} details.transcript h3{
+font-size:13px;background:#eef3fb;padding:3px 6px;margin:14px 0 4px}
 """
 
 FLAG_HELP = {
@@ -225,6 +229,68 @@ def _frame_html(frame: pd.DataFrame | None) -> str:
     return f"<table><tr>{head}</tr>{rows}</table>"
 
 
+def episodes_html(run_dir: Path, max_reasons: int = 6) -> str:
+    """Per scaffold × model: status counts, the error/limit reasons with counts, and one
+    failing and one passing transcript rendered in the page (anchored from the table)."""
+    from markdown_it import MarkdownIt
+
+    from ptebench.results import show
+    from ptebench.results.store import load_episodes
+    from ptebench.results.transcript import TranscriptError, TranscriptStore
+
+    episodes = load_episodes(run_dir)
+    store = TranscriptStore(run_dir)
+    have = store.ids() if store.exists() else set()
+    md = MarkdownIt("commonmark", {"html": True})
+    cells: dict[tuple[str, str], list[Episode]] = {}
+    for e in episodes:
+        cells.setdefault((e.spec.scaffold_label, e.spec.model), []).append(e)
+    head = ("<tr><th>scaffold</th><th>model</th><th>episodes</th><th>ok / limit / error</th>"
+            "<th>error and limit reasons (count)</th><th>transcripts</th></tr>")
+    rows, shown = [], []
+    for (scaffold, model), eps in sorted(cells.items()):
+        counts = {k: sum(1 for e in eps if e.status == k) for k in ("ok", "limit", "error")}
+        reasons: dict[str, int] = {}
+        for e in eps:
+            if e.status != "ok":
+                r = show.one_line_reason(e)
+                reasons[r] = reasons.get(r, 0) + 1
+        top = sorted(reasons.items(), key=lambda x: (-x[1], x[0]))
+        rtext = "<br>".join(f"{_esc(r)} ({n})" for r, n in top[:max_reasons]) or "–"
+        if len(top) > max_reasons:
+            rtext += f"<br>… {len(top) - max_reasons} more reasons"
+        links = []
+        rank = {"error": 0, "limit": 1, "ok": 2}  # the failing example: an error first
+        ordered = sorted(eps, key=lambda e: rank[e.status])
+        for label, want in (("failing", False), ("passing", True)):
+            ex = next((e for e in ordered if show.passed(e) == want and e.spec.episode_id in have),
+                      None)
+            if ex is None:
+                continue
+            anchor = f"ep-{ex.spec.episode_id}"
+            links.append(f'<a href="#{anchor}">{label}</a>')
+            shown.append((anchor, label, ex))
+        rows.append(f"<tr><td>{_esc(scaffold)}</td><td>{_esc(model)}</td><td>{len(eps)}</td>"
+                    f"<td>{counts['ok']} / {counts['limit']} / {counts['error']}</td>"
+                    f"<td>{rtext}</td><td>{' · '.join(links) or '–'}</td></tr>")
+    parts = [f"<table>{head}{''.join(rows)}</table>"]
+    if not have:
+        parts.append(f"<p class='meta'>{_esc(store.path)}: missing: no transcripts to show.</p>")
+    for anchor, label, e in shown:
+        try:
+            t = store.get(e.spec.episode_id)
+        except TranscriptError as err:
+            parts.append(f"<p class='meta'>{_esc(err)}</p>")
+            continue
+        parts.append(
+            f"<details class='transcript' id='{anchor}'><summary>{label} transcript: "
+            f"{_esc(e.spec.scaffold_label)} · {_esc(e.spec.model)} · {_esc(show.task_label(e))} "
+            f"· epoch {e.spec.epoch} · {_esc(show.one_line_reason(e) if label == 'failing' else 'passed')}"
+            f"</summary>{md.render(show.render_markdown(e, t, collapsible=True))}</details>")
+    store.close()
+    return "".join(parts)
+
+
 def build_report(loaded: LoadedTable, result: CEGResult, title: str = "") -> str:
     """The whole HTML document."""
     o = result.options
@@ -255,6 +321,9 @@ def build_report(loaded: LoadedTable, result: CEGResult, title: str = "") -> str
     parts.append("<h2>Scaling</h2>" + scaling_figure(result))
     parts.append("<h2>Cost and accuracy</h2>" + pareto_figure(loaded.table, result))
     parts.append("<h2>Per-task success</h2>" + heatmap_figure(loaded.table))
+    run_dir = Path(loaded.source)
+    if run_dir.is_dir() and (run_dir / "episodes.jsonl").exists():
+        parts.append("<h2>Episodes: outcomes, reasons and transcripts</h2>" + episodes_html(run_dir))
     notes = list(result.notes) + list(loaded.notes)
     if notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>")

@@ -3,7 +3,9 @@
 A run folder holds
 * ``episodes.jsonl`` — one ``Episode`` per line, written when the episode finishes, flushed and
   fsynced, so a killed run loses at most the episodes in flight (never a finished one);
-* ``run.json`` — the ``RunManifest``, replaced atomically (write, fsync, rename).
+* ``run.json`` — the ``RunManifest``, replaced atomically (write, fsync, rename);
+* ``transcripts.sqlite`` — each episode's transcript, committed before its episode line
+  (``ptebench.results.transcript``).
 
 A line torn by a crash mid-write is detected on reopening and cut off before appending.
 ``load(path)`` gives a pandas DataFrame, one row per episode.
@@ -22,7 +24,9 @@ import pandas as pd
 from pydantic import ValidationError
 
 from ptebench.errors import UserError
+from ptebench.models.transcript import Transcript
 from ptebench.records import SCHEMA_VERSION, Episode, RunManifest
+from ptebench.results.transcript import TranscriptStore
 
 EPISODES = "episodes.jsonl"
 MANIFEST = "run.json"
@@ -37,6 +41,7 @@ class RunStore:
         self.manifest_path = self.dir / MANIFEST
         self._ids: set[str] | None = None
         self._fh: Any = None
+        self.transcripts = TranscriptStore(self.dir)
 
     # -- manifest --------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -112,9 +117,10 @@ class RunStore:
         self.finished_ids()
         self._fh = self.episodes_path.open("a")
 
-    def append(self, episode: Episode) -> bool:
-        """Append one finished episode durably. Returns False (and writes nothing) if an
-        episode with this id is already recorded — a run never duplicates an episode."""
+    def append(self, episode: Episode, transcript: Transcript | None = None) -> bool:
+        """Append one finished episode durably, its transcript first. Returns False (and
+        writes nothing) if an episode with this id is already recorded — a run never
+        duplicates an episode."""
         if self._fh is None:
             self.open()
         fh = self._fh
@@ -122,6 +128,8 @@ class RunStore:
         ids = self.finished_ids()
         if episode.spec.episode_id in ids:
             return False
+        if transcript is not None:
+            self.transcripts.put(transcript)
         fh.write(episode.model_dump_json() + "\n")
         fh.flush()
         os.fsync(fh.fileno())
@@ -133,6 +141,7 @@ class RunStore:
             with contextlib.suppress(OSError):
                 self._fh.close()
             self._fh = None
+        self.transcripts.close()
 
 
 COLUMNS = [

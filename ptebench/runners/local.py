@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from ptebench.errors import ConfigError, SandboxError, UserError
 from ptebench.models.base import EpisodeBinding, Model, ModelConfig
 from ptebench.models.catalog import ModelCard, default_catalog
 from ptebench.models.meter import LimitReached, MeteredModel, Trace, warn_missing_card
+from ptebench.models.transcript import Transcript
 from ptebench.records import CatalogEntry, Episode, EpisodeSpec, Limits, RunManifest, Score, Totals
 from ptebench.results.store import RunStore
 from ptebench.runners.config import Experiment
@@ -240,9 +242,9 @@ class Executor:
                     spec = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                episode = await run_episode(spec, tasks[spec.task_family], models, provider,
-                                            self.exp, run_id)
-                if self.store.append(episode):
+                episode, transcript = await run_episode(spec, tasks[spec.task_family], models,
+                                                        provider, self.exp, run_id)
+                if self.store.append(episode, transcript):
                     self.progress.add(episode)
 
         n = min(self.exp.concurrency.episodes, max(1, len(todo)))
@@ -333,8 +335,9 @@ class LazySandbox:
 
 async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
                       provider: SandboxProvider, exp: Experiment, run_id: str,
-                      executor: str = "local") -> Episode:
-    """Play one episode to its record. Never raises for a failure inside the episode."""
+                      executor: str = "local") -> tuple[Episode, Transcript]:
+    """Play one episode to its record and transcript. Never raises for a failure inside the
+    episode (its traceback goes into the transcript)."""
     started = now()
     t0 = time.monotonic()
     instance = task.instances[spec.task_id]
@@ -359,6 +362,7 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
     oracle: Oracle | None = None
     backend = "none"
     ctx: EpisodeContext | None = None
+    tb: str | None = None
     labels = {"ptebench.run": run_id, "ptebench.episode": spec.episode_id}
     try:
         sb_spec = family.sandbox_spec(instance)
@@ -401,14 +405,18 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
                 score = await family.score(sandbox, instance, submission)
             except Exception as e:  # a broken scorer is this episode's error, not the run's
                 status, reason = "error", f"scoring failed: {type(e).__name__}: {e}"
+                tb = traceback.format_exc()
 
     except asyncio.CancelledError:
         raise
     except Exception as e:
         status, reason = "error", f"{type(e).__name__}: {e}"
+        tb = traceback.format_exc()
         log.debug("episode %s failed", spec.episode_id, exc_info=True)
     wall = time.monotonic() - t0
-    return Episode(
+    transcript = trace.transcript.finish(spec.episode_id, submission, score,
+                                         instance.reference.answer, tb)
+    episode = Episode(
         run_id=run_id,
         spec=spec,
         model_family=card.family if card else None,
@@ -431,6 +439,7 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
         host=socket.gethostname(),
         executor=executor,
     )
+    return episode, transcript
 
 
 def run_experiment(exp: Experiment, out: Path, resume: bool = False, raw: dict[str, Any] | None = None,

@@ -4,8 +4,8 @@ The driver plans the run exactly as the local executor does, then hands every ep
 do to Ray as a task (at most ``concurrency.episodes`` in flight). A task plays its episode with
 the local executor's own ``run_episode`` (one step loop) inside the worker process, which opens
 the task families, the model providers and the sandbox provider once per run — so each node
-acquires its sandboxes from its own Docker engine — and returns the finished ``Episode``. The
-driver appends every episode that comes back to the run folder's ``RunStore``: the run folder,
+acquires its sandboxes from its own Docker engine — and returns the finished ``Episode`` and
+its transcript. The driver appends every episode that comes back to the run folder's ``RunStore``: the run folder,
 ``--resume``, the history catalog and every command downstream are the same as for a local run.
 
 A worker or node that dies mid-episode makes Ray re-run the task (``ray.max_retries``); the
@@ -30,6 +30,7 @@ from typing import Any
 
 from ptebench import registry
 from ptebench.errors import ConfigError, UserError
+from ptebench.models.transcript import Transcript
 from ptebench.records import Episode, EpisodeSpec
 from ptebench.runners.config import Experiment
 from ptebench.runners.local import (
@@ -84,7 +85,7 @@ class _NodeRun:
     def _call(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
-    def play(self, spec: EpisodeSpec) -> Episode:
+    def play(self, spec: EpisodeSpec) -> tuple[Episode, Transcript]:
         task = self.tasks.get(spec.task_family)
         if task is None or spec.task_id not in task.instances:
             raise ConfigError(
@@ -123,8 +124,9 @@ def _close_all() -> None:
 atexit.register(_close_all)
 
 
-def play_episode(exp: Experiment, run_id: str, run_dir: str, spec_json: str) -> str:
-    """The body of one Ray task: play one planned episode, return its record as JSON."""
+def play_episode(exp: Experiment, run_id: str, run_dir: str, spec_json: str) -> tuple[str, str]:
+    """The body of one Ray task: play one planned episode, return its record and its
+    transcript as JSON."""
     spec = EpisodeSpec.model_validate_json(spec_json)
     with _NODE_LOCK:
         state = _NODE.get(run_id)
@@ -133,7 +135,8 @@ def play_episode(exp: Experiment, run_id: str, run_dir: str, spec_json: str) -> 
                 old.close()
             _NODE.clear()
             state = _NODE[run_id] = _NodeRun(exp, run_id, run_dir)
-    return state.play(spec).model_dump_json()
+    episode, transcript = state.play(spec)
+    return episode.model_dump_json(), transcript.model_dump_json()
 
 
 # -- the driver side ----------------------------------------------------------------------
@@ -218,7 +221,7 @@ class RayExecutor(Executor):
                 for fut in ready:
                     _, spec = pending.pop(fut)
                     try:
-                        episode = Episode.model_validate_json(fut.result())
+                        episode_json, transcript_json = fut.result()
                     except (rex.WorkerCrashedError, rex.NodeDiedError, rex.OwnerDiedError,
                             rex.ObjectLostError, rex.TaskUnschedulableError) as e:
                         lost.append((spec, f"{type(e).__name__}: {str(e).splitlines()[0]}"))
@@ -228,7 +231,10 @@ class RayExecutor(Executor):
                         if isinstance(cause, UserError):
                             raise UserError(f"executor: ray: on a worker: {cause}") from e
                         raise
-                    if self.store.append(episode):  # False: already recorded (a re-run)
+                    episode = Episode.model_validate_json(episode_json)
+                    transcript = Transcript.model_validate_json(transcript_json)
+                    # False: already recorded (a re-run) — nothing is written twice
+                    if self.store.append(episode, transcript):
                         self.progress.add(episode)
                 submit()
         finally:

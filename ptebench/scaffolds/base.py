@@ -188,6 +188,7 @@ class Environment:
         self._check_steps()
         t = time.monotonic()
         start = self._trace.elapsed()
+        sizes = (0, 0)  # stdout and stderr bytes before truncation, for the transcript
         if self.sandbox is None or action.tool not in ("bash", "python"):
             step = Step(
                 index=len(self._trace.steps),
@@ -212,6 +213,7 @@ class Environment:
             )
             obs = res.stdout + (("\n" if res.stdout and res.stderr else "") + res.stderr)
             size = res.stdout_bytes + res.stderr_bytes
+            sizes = (res.stdout_bytes, res.stderr_bytes)
             if res.timed_out:
                 obs += f"\n[timed out after {self._limits.tool_timeout_s:g}s; process killed]"
             if res.truncated:
@@ -230,6 +232,7 @@ class Environment:
             )
         step.duration_s = time.monotonic() - t
         self._trace.steps.append(step)
+        self._trace.transcript.action(step, *sizes)
         return step
 
     def note(self, observation: str, thought: str | None = None) -> Step:
@@ -244,6 +247,7 @@ class Environment:
             t_start=self._trace.elapsed(),
         )
         self._trace.steps.append(step)
+        self._trace.transcript.action(step)
         return step
 
     async def fork(self) -> Environment:

@@ -37,6 +37,9 @@ TOOL_HELP = {
     "submit": "submit: <answer> — submit your final answer and end the task",
 }
 
+OBSERVATION_STOP = "\nObservation:"
+"""Act calls stop here: the observation is the environment's to write, not the model's."""
+
 FORCE_SUBMIT = "You are out of steps. Reply with 'Answer: <your final answer>'."
 
 
@@ -137,6 +140,8 @@ class React:
             temperature=p.temperature,
             max_tokens=p.max_tokens,
             tools=tool_specs(ctx.task) if p.tool_calling == "native" else [],
+            stop=[OBSERVATION_STOP],
+            cue=None if p.tool_calling == "native" else "Thought:",
         )
         return await ctx.model.generate(req)
 
@@ -216,7 +221,7 @@ class React:
         resp = await ctx.model.generate(
             GenerateRequest(
                 messages=messages, role="act", temperature=self.params.temperature,
-                max_tokens=self.params.max_tokens,
+                max_tokens=self.params.max_tokens, cue="Answer:",
             )
         )
         try:

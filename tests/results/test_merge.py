@@ -16,6 +16,7 @@ from ptebench.errors import UserError
 from ptebench.results.cli import register
 from ptebench.results.merge import merge_runs
 from ptebench.results.store import RunStore, load_episodes
+from ptebench.results.transcript import TranscriptStore
 from ptebench.runners.config import parse_experiment
 from ptebench.runners.local import run_experiment
 from ptebench.runners.plan import open_tasks
@@ -74,6 +75,11 @@ def test_merge_of_two_partial_runs_equals_the_full_run(runs: dict[str, Path], tm
     a_ids = set(_outcomes(runs["a"]))
     a_run = RunStore(runs["a"]).read_manifest().run_id  # type: ignore[union-attr]
     assert all((e.run_id == a_run) == (e.spec.episode_id in a_ids) for e in eps)
+    # Each episode's transcript comes along from its source.
+    assert TranscriptStore(tmp_path / "m").ids() == set(full)
+    some = eps[0].spec.episode_id
+    src = runs["a"] if some in a_ids else runs["b"]
+    assert TranscriptStore(tmp_path / "m").get(some) == TranscriptStore(src).get(some)
 
 
 def test_identical_duplicates_are_kept_once(runs: dict[str, Path], tmp_path: Path) -> None:

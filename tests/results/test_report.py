@@ -30,7 +30,7 @@ def test_report_is_self_contained(report_file: Path) -> None:
         assert section in text, section
     assert len(re.findall(r'src="data:image/png;base64,', text)) == 3
     refs = re.findall(r'(?:src|href)="([^"]*)"', text)
-    assert refs and all(r.startswith("data:") for r in refs), "no external resources"
+    assert refs and all(r.startswith(("data:", "#")) for r in refs), "no external resources"
     assert "&quot;run_id&quot;" in text, "the manifest is embedded"
 
 
@@ -54,3 +54,25 @@ def test_report_renders_in_headless_chromium(report_file: Path, tmp_path: Path) 
     top = img[:300]
     red = (top[..., 0] > 0.6) & (top[..., 1] < 0.2) & (top[..., 2] < 0.25)
     assert red.sum() > 1000
+
+
+def test_report_gives_reasons_and_transcripts_per_cell(report_file: Path, sim_run: Path) -> None:
+    from ptebench.results import load_episodes
+    from ptebench.results.show import one_line_reason
+
+    text = report_file.read_text()
+    assert "Episodes: outcomes, reasons and transcripts" in text
+    eps = load_episodes(sim_run)
+    cells = {(e.spec.scaffold_label, e.spec.model) for e in eps}
+    for scaffold, model in cells:
+        bad = [e for e in eps if (e.spec.scaffold_label, e.spec.model) == (scaffold, model)
+               and e.status != "ok"]
+        for reason in {one_line_reason(e) for e in bad}:
+            n = sum(1 for e in bad if one_line_reason(e) == reason)
+            assert f"{reason} ({n})" in text, (scaffold, model, reason)
+    anchors = re.findall(r'href="#(ep-[0-9a-f]+)"', text)
+    assert len(anchors) >= 2 * len(cells) - 1  # a failing and a passing one where both exist
+    for a in anchors:
+        assert f"id='{a}'" in text, a
+    # the failing transcript of a broken episode is rendered with its traceback
+    assert "RuntimeError: setup exploded on purpose" in text and "Traceback (most recent call last)" in text

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from ptebench.results.store import RunStore, load_episodes
+from ptebench.results.transcript import TranscriptStore
 from ptebench.runners.config import parse_experiment
 from ptebench.runners.local import run_experiment
 
@@ -67,6 +68,10 @@ def test_ray_run_gives_the_local_episode_set(tmp_path: Path, cluster: Any) -> No
     react = [e for e in eps if e.spec.scaffold == "react"]
     assert react and all(e.sandbox == "local" and e.steps for e in react), \
         "react acted in a sandbox the worker node acquired"
+    # The transcripts the workers recorded are in the driver's run folder.
+    stored = TranscriptStore(tmp_path / "ray")
+    assert stored.ids() == set(want)
+    assert all(stored.get(e.spec.episode_id).episode_id == e.spec.episode_id for e in eps)
 
     # --resume with the ray executor skips every finished episode.
     again = run_experiment(
