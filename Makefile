@@ -26,8 +26,9 @@ $(STAMP): pyproject.toml | $(PYTHON)
 install: system-deps $(STAMP) sandbox-image ## install ptebench with every extra, build the sandbox image
 
 # Debian packages: debootstrap builds the sandbox image offline; chromium renders the HTML
-# report in its screenshot test. Installed only when missing, and only as root.
-SYSTEM_PACKAGES := debootstrap chromium
+# report in its screenshot test; docker-compose validates docker-compose.yml. Installed only
+# when missing, and only as root. Under PTEBENCH_REQUIRE_* their tests fail without them.
+SYSTEM_PACKAGES := debootstrap chromium docker-compose
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -52,7 +53,7 @@ test: install ## every test; Docker/llama tests fail instead of skipping under P
 
 lint:
 	$(PYTHON) -m ruff check ptebench tests benchmarks
-	$(PYTHON) -m pyright ptebench
+	$(PYTHON) -m pyright --pythonpath $(PYTHON) ptebench
 
 bench: install
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PYTHON) $$b || exit 1; done

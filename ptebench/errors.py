@@ -34,6 +34,10 @@ class ModelError(PtebenchError):
     """A model call failed for good (after retries, or a non-retryable provider error)."""
 
 
+class ContextLengthError(ModelError):
+    """The provider refused the request as longer than the model's context window."""
+
+
 class SandboxError(PtebenchError):
     """The sandbox could not run what was asked (engine error, dead container, ...)."""
 

@@ -79,6 +79,8 @@ class ModelCall(Record):
     """True when the response came from ptebench's optional response cache."""
     error: str | None = None
     """The error that ended the call, if it failed."""
+    elided_observations: int = 0
+    """Older observations replaced by a marker to fit the context budget (see Limits)."""
 
 
 class Action(Record):
@@ -176,18 +178,22 @@ class Totals(Record):
 class Limits(Record):
     """Budgets of one episode. None means no limit of that kind."""
 
-    steps: int | None = None
+    steps: int | None = Field(default=None, ge=0, le=1_000_000)
     """Maximum environment actions (tool calls)."""
-    tokens: int | None = None
+    tokens: int | None = Field(default=None, ge=0, le=10**12)
     """Maximum prompt + completion tokens over all calls."""
-    wall_s: float | None = None
+    wall_s: float | None = Field(default=None, gt=0, le=30 * 86400)
     """Maximum wall time of the scaffold's run."""
-    cost_usd: float | None = None
+    cost_usd: float | None = Field(default=None, ge=0, le=1e7)
     """Maximum spend in dollars."""
-    tool_timeout_s: float = 60.0
+    tool_timeout_s: float = Field(default=60.0, gt=0, le=86400)
     """Timeout of one tool action; the process tree is killed past it."""
-    tool_output_bytes: int = 16384
+    tool_output_bytes: int = Field(default=16384, ge=1, le=64 << 20)
     """Observations longer than this are truncated (the original size is recorded)."""
+    context_tokens: int | None = None
+    """Context budget of one request (prompt + reply cap), in tokens: older observations are
+    elided with a marker to stay inside it. None: the model card's context window (no
+    budget when the card states none)."""
 
     def merged(self, override: Limits | None) -> Limits:
         """These limits with every field that ``override`` sets explicitly taken from it."""
@@ -197,6 +203,12 @@ class Limits(Record):
 
 
 EpisodeStatus = Literal["ok", "limit", "error"]
+
+FailureClass = Literal["model", "sandbox", "task", "harness"]
+"""Where an errored episode broke: ``model`` (the provider failed after retries, context
+length), ``sandbox`` (infrastructure: engine error, image missing, task setup failed),
+``task`` (the scorer crashed), ``harness`` (the scaffold or ptebench itself raised)."""
+FAILURE_CLASSES: tuple[FailureClass, ...] = ("model", "sandbox", "task", "harness")
 
 
 class EpisodeSpec(Record):
@@ -255,6 +267,8 @@ class Episode(Record):
     """ok: finished; limit: a budget ran out (best submission scored); error: something broke."""
     reason: str | None = None
     """Why the episode hit a limit or failed."""
+    failure: FailureClass | None = None
+    """Class of the failure when status is error (see ``FailureClass``); None otherwise."""
     totals: Totals = Field(default_factory=Totals)
     metrics: dict[str, JsonValue] = Field(default_factory=dict)
     """Scaffold-specific figures (e.g. ToT any-of-b success, branching cost)."""
@@ -300,6 +314,12 @@ class RunManifest(Record):
     models: list[CatalogEntry] = Field(default_factory=list)
     sessions: int = 1
     """How many times the run was started (1 + number of resumes)."""
+    extensions: list[dict[str, JsonValue]] = Field(default_factory=list)
+    """Deliberate extensions (``--resume --extend``): for each, when, the fields that changed,
+    and the config and resolved form it was resumed with; ``config``/``resolved`` stay the
+    run's first."""
+    stop_reason: str | None = None
+    """Why the run stopped scheduling episodes before the plan was done (e.g. the spend cap)."""
     executor: str = "local"
     """Executor of the run: local, ray, or merged (``ptebench merge``)."""
     merged_from: list[dict[str, JsonValue]] = Field(default_factory=list)

@@ -12,7 +12,8 @@ in order, when a name is looked up:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
 from importlib import metadata
 from typing import Any, Literal, TypeVar, get_args
 
@@ -53,6 +54,19 @@ def register(kind: Kind, name: str) -> Callable[[T], T]:
         return obj
 
     return deco
+
+
+@contextmanager
+def isolated() -> Generator[None]:
+    """Undo, on exit, every registration made inside (plugins a test registers must not
+    outlive it: a later ``scaffolds list`` in the same process would meet them)."""
+    saved = {k: dict(v) for k, v in _REGISTRY.items()}
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            _REGISTRY[k].clear()
+            _REGISTRY[k].update(v)
 
 
 def _load_builtins(kind: str) -> None:

@@ -53,12 +53,43 @@ def ray_problem() -> str | None:
     return None
 
 
+def require_system(problem: str | None) -> None:
+    """Gate for a system tool the Makefile's system-deps installs (chromium, docker-compose):
+    under any PTEBENCH_REQUIRE_* flag (CI) its absence fails the test; otherwise it skips."""
+    if problem is None:
+        return
+    flags = [f for f in ("PTEBENCH_REQUIRE_DOCKER", "PTEBENCH_REQUIRE_LLAMA") if os.environ.get(f) == "1"]
+    if flags:
+        pytest.fail(f"{'/'.join(flags)}=1 but {problem} (make system-deps installs it)")
+    pytest.skip(problem)
+
+
 def _require(flag: str, problem: str | None) -> None:
     if problem is None:
         return
     if os.environ.get(flag) == "1":
         pytest.fail(f"{flag}=1 but {problem}")
     pytest.skip(problem)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sandbox_image(request: pytest.FixtureRequest) -> None:
+    """The one place the sandbox base image is built: once per session, before any test or
+    module fixture runs, whenever a Docker test is selected — so any Docker test (humaneval,
+    ctf, metr, sandbox) passes alone, not only after tests/sandbox happened to build it.
+    Without an engine it does nothing: each Docker test's gate then skips or fails."""
+    if not any(item.get_closest_marker("docker") for item in request.session.items):
+        return
+    if docker_problem() is not None:
+        return
+    from ptebench.sandbox.images import ensure_base_image
+
+    ensure_base_image()
+
+
+def require_docker() -> None:
+    """The Docker gate for module-scoped fixtures (they run before the per-test gate)."""
+    _require("PTEBENCH_REQUIRE_DOCKER", docker_problem())
 
 
 @pytest.fixture(autouse=True)

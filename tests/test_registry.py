@@ -10,6 +10,14 @@ import pytest
 from ptebench import registry
 
 
+@pytest.fixture(autouse=True)
+def _isolated_registry():
+    """Each test's registrations (fake plugins, duplicates) end with the test."""
+    registry.names("scaffold"), registry.names("task")  # built-ins load outside the scope
+    with registry.isolated():
+        yield
+
+
 def test_builtins_listed() -> None:
     assert {"direct", "react"} <= set(registry.names("scaffold"))
     assert {"sim", "scripted"} <= set(registry.names("model"))
@@ -53,3 +61,16 @@ def test_double_registration_is_an_error() -> None:
         @registry.register("task", "tmp-dup")
         class B:
             pass
+
+
+def test_no_fake_plugin_outlives_its_test() -> None:
+    """Run after the plugin tests above (file order) and alone: the in-process
+    `scaffolds list` sees only real scaffolds, each with its Params."""
+    from typer.testing import CliRunner
+
+    from ptebench.cli import app
+
+    assert "shout" not in registry.names("scaffold") and "tmp-dup" not in registry.names("task")
+    out = CliRunner().invoke(app, ["scaffolds", "list"])
+    assert out.exit_code == 0, out.output
+    assert "react" in out.output

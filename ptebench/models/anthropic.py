@@ -11,7 +11,12 @@ Mapping onto the common shapes:
 * usage: Anthropic's ``input_tokens`` excludes cached tokens, so prompt = input +
   cache_read + cache_creation; cached prompt = cache_read (cache creation is computed, and
   kept as cache_write_prompt_tokens for its 1.25× price).
-* temperature is sent unless ``options.send_temperature: false`` (models that reject it).
+* temperature is sent unless ``options.send_temperature: false`` (models that reject it) or
+  extended thinking is on.
+* ``options.thinking_budget: N`` turns on extended thinking with N budget tokens (the reply
+  cap must exceed it); thinking blocks become ``Choice.reasoning``. Thinking tokens are part
+  of ``output_tokens`` (the API reports no split), so they are counted and priced as
+  output. ``options.extra_body`` is merged into the request body.
 * n > 1: the API has no n, so n calls are made one after the other and usage is summed.
 """
 
@@ -108,6 +113,14 @@ class AnthropicModel(RemoteModel):
             raise ModelError(f"model {config.id!r}: options.max_tokens must be a positive integer")
         self.default_max_tokens = mt
         self.send_temperature = bool(config.options.get("send_temperature", True))
+        budget = config.options.get("thinking_budget")
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+            raise ModelError(f"model {config.id!r}: options.thinking_budget must be a positive integer")
+        self.thinking_budget: int | None = budget
+        extra = config.options.get("extra_body", {})
+        if not isinstance(extra, dict):
+            raise ModelError(f"model {config.id!r}: options.extra_body must be a mapping")
+        self.extra_body: dict[str, Any] = dict(extra)
 
     def _make_client(self) -> Any:
         return self.sdk.AsyncAnthropic(
@@ -129,9 +142,15 @@ class AnthropicModel(RemoteModel):
             "messages": messages,
             "max_tokens": request.max_tokens or self.default_max_tokens,
         }
-        if self.send_temperature:
+        extra_body = dict(self.extra_body)
+        if self.thinking_budget is not None:
+            # the API rejects a changed temperature with thinking on
+            params["thinking"] = {"type": "enabled", "budget_tokens": self.thinking_budget}
+        elif self.send_temperature:
             # through extra_body: recent SDK releases dropped the keyword, the API still reads it
-            params["extra_body"] = {"temperature": request.temperature}
+            extra_body["temperature"] = request.temperature
+        if extra_body:
+            params["extra_body"] = extra_body
         if system:
             params["system"] = system
         if request.stop:
@@ -153,10 +172,13 @@ class AnthropicModel(RemoteModel):
             raise ModelError(f"{self.where}: response is not a JSON object: {raw[:200]!r}")
         try:
             texts: list[str] = []
+            thinking: list[str] = []
             calls: list[ToolCall] = []
             for block in raw.content or []:
                 if block.type == "text":
                     texts.append(block.text or "")
+                elif block.type == "thinking":
+                    thinking.append(getattr(block, "thinking", "") or "")
                 elif block.type == "tool_use":
                     calls.append(
                         ToolCall(id=str(block.id), name=str(block.name), arguments=json.dumps(block.input))
@@ -166,6 +188,7 @@ class AnthropicModel(RemoteModel):
                 text="".join(texts),
                 tool_calls=calls,
                 finish_reason=STOP_REASONS.get(reason, reason) if reason else None,
+                reasoning="\n".join(thinking) or None,
             )
             return GenerateResponse(choices=[choice], usage=usage_of(raw.usage), model=str(raw.model or ""))
         except (AttributeError, TypeError, KeyError, ValueError) as e:

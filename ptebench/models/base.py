@@ -87,6 +87,10 @@ class Choice(Record):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     finish_reason: str | None = None
     """stop, length, tool_calls, ... as reported by the provider."""
+    reasoning: str | None = None
+    """Thinking/reasoning text the provider returned beside the reply (OpenAI-compatible
+    ``reasoning_content``/``reasoning``, Anthropic thinking blocks): kept for the transcript,
+    never parsed for actions or answers."""
 
 
 class GenerateResponse(Record):
@@ -144,14 +148,18 @@ class ModelConfig(Record):
     """Environment variable holding the API key (the provider's default otherwise)."""
     outputs: list[str] = Field(default_factory=list)
     """Scripted provider: the outputs to play back, in order."""
-    max_concurrency: int = 8
+    max_concurrency: int = Field(default=8, ge=1, le=10_000)
     """At most this many calls to this model in flight at once."""
     rpm: float | None = None
     """Optional requests-per-minute limit."""
-    timeout_s: float = 120.0
-    max_retries: int = 6
+    timeout_s: float = Field(default=120.0, gt=0, le=86400)
+    """Total time one attempt may take, from request to the last byte."""
+    max_retries: int = Field(default=6, ge=0, le=100)
     completion: bool = False
     """Use the text-completion endpoint (base models) instead of chat."""
+    native_tools: bool | None = None
+    """The model takes tools through the provider's tool-calling API. None: the model card
+    says (``native_tools``; false without a card). Never with ``completion``."""
     options: dict[str, JsonValue] = Field(default_factory=dict)
     """Provider-specific extras (e.g. launcher settings, sim law overrides)."""
 

@@ -38,6 +38,10 @@ class ModelCard(Record):
     d_attn: int | None = None
     """n_heads × head_dim, for the attention FLOP term."""
     context_window: int | None = None
+    """Tokens one request may hold (prompt + reply): the episode's context budget."""
+    native_tools: bool = False
+    """The model takes tools through its provider's tool-calling API (react, reflexion, tot
+    and lats then offer their tools natively unless told ``tool_calling: text``)."""
     sliding_window: int | None = None
     """Window of the sliding-window layers, if any."""
     sliding_layers: int = 0

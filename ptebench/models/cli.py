@@ -49,7 +49,11 @@ def list_cards(
     if as_json:
         out.print_json(json.dumps([c.model_dump(mode="json") for c in cards]))
         return
-    table = Table("name", "provider", "family", "params (active)", "train FLOP", "price in/out $/Mtok")
+    table = Table()
+    # Names are what users copy into experiment files: never cut or wrap them.
+    table.add_column("name", no_wrap=True, min_width=max((len(c.name) for c in cards), default=4))
+    for header in ("provider", "family", "params (active)", "train FLOP", "price in/out $/Mtok"):
+        table.add_column(header)
     for c in cards:
         params = _num(c.params_total)
         if c.params_active is not None and c.params_active != c.params_total:

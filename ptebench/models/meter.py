@@ -12,10 +12,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ptebench.errors import ModelError
+from ptebench.errors import ContextLengthError, ModelError
 from ptebench.models.accounting import cost_usd, flops_epoch, flops_physical
 from ptebench.models.base import GenerateRequest, GenerateResponse, Model
 from ptebench.models.catalog import ModelCard
+from ptebench.models.context import fit_context
 from ptebench.models.transcript import TranscriptRecorder
 from ptebench.records import Limits, ModelCall, Step
 
@@ -79,17 +80,33 @@ class Trace:
 
 
 class MeteredModel:
-    """Wraps a Model for one episode: logs each call and enforces token/$ limits."""
+    """Wraps a Model for one episode: logs each call and enforces the token, dollar and
+    context budgets."""
 
     def __init__(
-        self, model_id: str, model: Model, card: ModelCard | None, trace: Trace, limits: Limits
+        self,
+        model_id: str,
+        model: Model,
+        card: ModelCard | None,
+        trace: Trace,
+        limits: Limits,
+        native_tools: bool = False,
     ) -> None:
         self.id = model_id
         self._model = model
         self._card = card
         self._trace = trace
         self._limits = limits
+        self.native_tools = native_tools
+        """The model takes tools through the provider's tool-calling API (card or config)."""
         warn_missing_card(model_id, card)
+
+    @property
+    def context_window(self) -> int | None:
+        """Tokens one request may hold: the episode's context budget, else the card's window."""
+        if self._limits.context_tokens is not None:
+            return self._limits.context_tokens
+        return self._card.context_window if self._card is not None else None
 
     def check_budget(self) -> None:
         """Raise LimitReached if the token or dollar budget is already spent."""
@@ -103,10 +120,16 @@ class MeteredModel:
         """Call the model and log the call.
 
         Raises:
-            LimitReached: the episode's token or dollar budget was spent before this call.
+            LimitReached: the episode's token or dollar budget was spent before this call, or
+                the provider refused the request as longer than the context window
+                (``which == "context"``: the best submission so far is scored).
             ModelError: the provider failed for good (the failed call is logged first).
         """
         self.check_budget()
+        elided = 0
+        window = self.context_window
+        if window is not None:
+            request, elided = fit_context(request, window)
         t = time.monotonic()
         t_start = self._trace.elapsed()
         try:
@@ -121,9 +144,12 @@ class MeteredModel:
                     n=request.n,
                     latency_s=time.monotonic() - t,
                     error=str(e),
+                    elided_observations=elided,
                 )
             )
             self._trace.transcript.call(index, request, None, t_start, error=str(e))
+            if isinstance(e, ContextLengthError):
+                raise LimitReached("context", str(e)) from e
             raise
         index = len(self._trace.calls)
         self._trace.calls.append(
@@ -139,6 +165,7 @@ class MeteredModel:
                 latency_s=time.monotonic() - t,
                 retries=resp.retries,
                 cache_hit=resp.cache_hit,
+                elided_observations=elided,
             )
         )
         self._trace.transcript.call(index, request, resp, t_start)

@@ -6,6 +6,12 @@ text-completion endpoint, for base models; chat messages then become a labelled 
 ending with the scaffold's cue (``prompt_text``), and the exact prompt string sent is returned
 in ``GenerateResponse.prompt_sent`` for the episode's transcript.
 
+Per-model request options (``options`` of the model config): ``reasoning_effort`` (OpenAI
+reasoning models; the reply cap is then sent as ``max_completion_tokens``),
+``send_temperature: false`` (models that reject it), ``extra_body`` (provider-specific fields
+merged into the request body, e.g. vLLM's ``chat_template_kwargs``). Thinking text an
+OpenAI-compatible server returns is kept as ``Choice.reasoning``.
+
 Usage is normalised: ``prompt_tokens_details.cached_tokens`` → cached prompt tokens,
 ``completion_tokens_details.reasoning_tokens`` → reasoning tokens. A server that returns
 fewer than n choices (llama.cpp ignores n) is asked again until n samples are in, and the
@@ -111,6 +117,16 @@ def usage_of(raw: Any) -> Usage:
     )
 
 
+def _reasoning_text(msg: Any) -> str | None:
+    """OpenAI-compatible servers' thinking text: ``reasoning_content`` (vLLM, DeepSeek) or
+    ``reasoning`` (OpenRouter, llama.cpp); OpenAI's own API returns none."""
+    for name in ("reasoning_content", "reasoning"):
+        value = getattr(msg, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
 def _chat_choice(raw: Any) -> Choice:
     msg = raw.message
     calls = [
@@ -122,7 +138,12 @@ def _chat_choice(raw: Any) -> Choice:
         )
         for tc in (msg.tool_calls or [])
     ]
-    return Choice(text=msg.content or "", tool_calls=calls, finish_reason=raw.finish_reason)
+    return Choice(
+        text=msg.content or "",
+        tool_calls=calls,
+        finish_reason=raw.finish_reason,
+        reasoning=_reasoning_text(msg),
+    )
 
 
 @register("model", "openai")
@@ -147,14 +168,23 @@ class OpenAIModel(RemoteModel):
         )
 
     def _params(self, request: GenerateRequest, n: int) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "model": self.model_name,
-            "temperature": request.temperature,
-        }
+        opts = self.config.options
+        params: dict[str, Any] = {"model": self.model_name}
+        if opts.get("send_temperature", True):
+            params["temperature"] = request.temperature
         if n != 1:
             params["n"] = n
+        effort = opts.get("reasoning_effort")
+        if effort is not None:
+            # reasoning models take reasoning_effort and count the reply cap, thinking
+            # included, as max_completion_tokens (they reject max_tokens)
+            params["reasoning_effort"] = effort
         if request.max_tokens is not None:
-            params["max_tokens"] = request.max_tokens
+            key = "max_completion_tokens" if effort is not None else "max_tokens"
+            params[key] = request.max_tokens
+        extra = opts.get("extra_body")
+        if isinstance(extra, dict) and extra:
+            params["extra_body"] = dict(extra)
         if request.stop:
             params["stop"] = request.stop
         if request.seed is not None:

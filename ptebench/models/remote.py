@@ -15,7 +15,13 @@ from typing import Any
 from ptebench.errors import ConfigError, ModelError
 from ptebench.models.base import GenerateRequest, GenerateResponse, ModelConfig
 from ptebench.models.cache import ResponseCache
-from ptebench.models.retry import CallLimiter, RetryPolicy, classify_sdk_error, with_retries
+from ptebench.models.retry import (
+    CallLimiter,
+    RetryPolicy,
+    TransientError,
+    classify_sdk_error,
+    with_retries,
+)
 
 log = logging.getLogger("ptebench.models")
 
@@ -39,6 +45,8 @@ class RemoteModel:
         )
         self.cache = ResponseCache.from_config(config)
         self.where = f"{config.provider} model {config.id!r}"
+        self.max_response_chars = int(_float_option(config, "max_response_chars",
+                                                    MAX_RESPONSE_CHARS))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Any = None
         self._limiter: CallLimiter | None = None
@@ -98,7 +106,14 @@ class RemoteModel:
         async def attempt() -> GenerateResponse:
             async with limiter:
                 try:
-                    return await self._attempt(client, request)
+                    # a total deadline: the SDK's timeout bounds each read, so a server
+                    # dripping a byte every few seconds never timed out
+                    got = await asyncio.wait_for(self._attempt(client, request),
+                                                 self.config.timeout_s)
+                except TimeoutError:
+                    raise TransientError(
+                        f"{self.where}: no complete response within timeout_s="
+                        f"{self.config.timeout_s:g}s") from None
                 except (ModelError, asyncio.CancelledError):
                     raise
                 except Exception as e:
@@ -106,6 +121,7 @@ class RemoteModel:
                     if mapped is e:
                         raise
                     raise mapped from e
+                return checked_response(got, self.where, self.max_response_chars)
 
         resp, retries = await with_retries(attempt, self.policy, self.where)
         return resp.model_copy(update={"retries": retries})
@@ -114,6 +130,31 @@ class RemoteModel:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+MAX_RESPONSE_CHARS = 4_000_000
+"""Largest response text (all choices) accepted from a provider (``options.max_response_chars``)."""
+MAX_USAGE_TOKENS = 100_000_000
+"""Token counts above this in one call are not a real usage report."""
+
+
+def checked_response(resp: GenerateResponse, where: str, max_chars: int) -> GenerateResponse:
+    """Refuse what a provider cannot have meant: a response past ``max_chars`` (it would be
+    stored whole in episodes.jsonl) and negative or absurd token counts (they would enter
+    every FLOP and cost total).
+
+    Raises:
+        ModelError: naming the figure and the bound.
+    """
+    size = sum(len(c.text) for c in resp.choices)
+    if size > max_chars:
+        raise ModelError(f"{where}: a {size:,}-character response is more than "
+                         f"max_response_chars={max_chars:,} (options.max_response_chars)")
+    for name, v in resp.usage.model_dump().items():
+        if isinstance(v, int) and not 0 <= v <= MAX_USAGE_TOKENS:
+            raise ModelError(f"{where}: the provider reported usage.{name}={v}, outside "
+                             f"0..{MAX_USAGE_TOKENS:,}: not recorded")
+    return resp
 
 
 def _float_option(config: ModelConfig, name: str, default: float) -> float:

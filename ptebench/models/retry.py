@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -27,13 +28,32 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from ptebench.errors import ModelError
+from ptebench.errors import ContextLengthError, ModelError
 from ptebench.records import Record
 
 T = TypeVar("T")
 
 RETRY_STATUS = frozenset({408, 409, 429})
 """4xx statuses that mean "try again" (timeout, conflict/lock, rate limit); 5xx always do."""
+
+_CONTEXT_RE = re.compile(
+    r"context_length_exceeded|maximum context length|context length|prompt is too long"
+    r"|exceeds? the (?:available )?context|exceed_context_size|exceeds? (?:the )?context window",
+    re.IGNORECASE,
+)
+"""How providers say a request is over the context window: OpenAI (code
+context_length_exceeded), Anthropic ("prompt is too long: N tokens > M maximum"), vLLM
+("This model's maximum context length is ..."), llama.cpp (exceed_context_size_error),
+llama-cpp-python ("Requested tokens (N) exceed context window of M")."""
+
+
+def is_context_error(status: int, exc: Any) -> bool:
+    """A 400/413 whose body says the request is longer than the model's context window."""
+    if status not in (400, 413):
+        return False
+    body = getattr(exc, "body", None)
+    code = body.get("code") if isinstance(body, dict) else None
+    return code == "context_length_exceeded" or bool(_CONTEXT_RE.search(_provider_message(exc)))
 
 
 class RetryPolicy(Record):
@@ -102,6 +122,8 @@ def classify_sdk_error(sdk: Any, exc: BaseException, where: str) -> BaseExceptio
         msg = f"{where}: HTTP {status}: {_provider_message(exc)}"
         if status in RETRY_STATUS or status >= 500:
             return TransientError(msg, parse_retry_after(err.response.headers))
+        if is_context_error(status, exc):
+            return ContextLengthError(msg)
         return ModelError(msg)
     if isinstance(exc, sdk.APIResponseValidationError):
         return ModelError(f"{where}: malformed response: {_provider_message(exc)}")

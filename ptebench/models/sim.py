@@ -29,26 +29,49 @@ with the instance's hidden part; a scaffold holds the ``MeteredModel`` wrapper a
 the binding. A sim model that is not bound knows no answers (competence applies to nothing
 and every answer is wrong) — scaffolds cannot make it cheat.
 
-Output formats per call role (what scaffolds can parse)
--------------------------------------------------------
-* ``answer``: optional reasoning lines, then ``Answer: X``; for code, a ```python block.
-* ``act``: ``Thought: ...`` then ``Action: <tool>: <input>``; ``Action: submit: <answer>`` when
-  the work is done. With no static answer (a per-episode secret), it submits the last line of
-  the latest observation.
-* ``propose``: one candidate per line (k lines, k from "N candidates" in the prompt, else 5).
+What it is asked (read from the messages, as a model would)
+------------------------------------------------------------
+The sim never reads ``request.role`` (an accounting label no real model sees). It reads the
+request's instructions — the system message and the last user message — and recognises, in
+this order: a vote (``Candidate N:`` blocks and a request to name the best), a request for
+unit tests, for a diagnosis/reflection, for a judgment (sure/likely/impossible, or a rating
+from 1 to 10), for proposals (``propose N``, "next steps"), for a ReAct step (a Thought/Action
+format), else for an answer. Each kind of request gets:
+
+* answer: optional reasoning lines, then the answer; for code, a ```python block.
+* act: a thought, then an action; ``submit`` with the answer when the work is done. With no
+  static answer (a per-episode secret), it submits the last line of the latest observation.
+  The sim recognises its own earlier actions in the transcript in every form it writes.
+* propose: one candidate per line (k lines, k from "N candidates" in the prompt, else 5).
   For step-wise puzzles whose reference steps end in ``(left: ...)`` (Game of 24), it reads
   the state the prompt names last (``Numbers:``/``Input:`` or the latest ``(left: ...)``):
   on the reference path it proposes the next reference step (with p(C, d_action)), off the
   path only wrong steps; at the goal it gives the answer at ``action_difficulty``.
-* ``value``: judges the text of the last message: ``sure``/``likely``/``impossible`` if the
+* value: judges the text of the last message: ``sure``/``likely``/``impossible`` if the
   prompt names them, else a score ``N`` out of 10. Correct with p(C, d_action). For puzzle states,
   "correct" means the state lies on the reference path.
-* ``test_gen``: ``assert`` lines from the reference tests, each wrong with probability 1 − p.
-* ``vote``: reads ``Candidate N:`` blocks, names one as ``Answer: N``.
-* ``reflect`` and anything else: a short lesson text / an answer.
+* tests: ``assert`` lines from the reference tests, each wrong with probability 1 − p.
+* vote: reads ``Candidate N:`` blocks, names one.
+* reflection: a short lesson text.
 
-Determinism: outputs are a pure function of (episode seed, episode id, role, request text,
-sample index, and — only when temperature > 0 — the number of earlier calls in the episode).
+Output style
+------------
+``options: {style: varied}`` (the default) writes each reply in one of the forms real models
+use, as collected in tests/data/parsing_corpus: plain ``Action: tool: input`` lines, markdown
+labels (``**Action:** bash: ls``), numbered ReAct lines (``Action 2: tool[input]``), a fenced
+command after a line of prose (SWE-agent style), JSON tool calls (bare, fenced, after
+``Action:``), ``Action`` + ``Action Input`` (LangChain style), ``submit("X")``, ``**Answer:**``
+and ``Final Answer:``, code with prose around it and a later "example usage" block, verdicts
+after a line of working, scores as ``N/10``, ``N out of 10``, ``Rating: [[N]]``. It honours
+stop sequences as an API does, except on one reply in ten, where an invented
+``Observation:`` may follow the action. ``style: plain`` writes the canonical forms only
+(``Thought:``/``Action: tool: input``, ``Answer: X``, a bare verdict or number). The style
+draw uses its own random stream, so what the sim decides (right or wrong) does not depend on
+the style; only how it writes it does.
+
+Determinism: outputs are a pure function of (episode seed, episode id, the kind of request,
+request text, sample index, and — only when temperature > 0 — the number of earlier calls in
+the episode).
 
 Tokens are counted as ⌈characters / 4⌉; FLOPs come from the sim cards (N = C / (6·20·N) by
 Chinchilla-style sizing D = 20·N, so N = sqrt(C / 120)).
@@ -57,10 +80,12 @@ Chinchilla-style sizing D = 20·N, so N = sqrt(C / 120)).
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import random
 import re
 
+from ptebench.models import sim_styles as styles
 from ptebench.models.base import (
     Choice,
     EpisodeBinding,
@@ -172,6 +197,7 @@ class SimEpisodeModel:
         self.d_action = _float(hidden.get("action_difficulty"), -1.0)
         self.known = binding is not None and (self.answer is not None or bool(self.actions))
         self.calls = 0
+        self.style = styles.Style(parent.style, "")
         self.path = self._path_states()
         """Puzzle states along the reference path ([] unless the steps end in ``(left: ...)``)."""
 
@@ -181,21 +207,23 @@ class SimEpisodeModel:
             return 0.0
         return competence(self.parent.train_flop, difficulty, self.parent.alpha, self.parent.c0)
 
-    def _rng(self, request: GenerateRequest, sample: int) -> random.Random:
+    def _key(self, request: GenerateRequest, kind: str, sample: int) -> str:
         b = self.binding
         counter = self.calls if request.temperature > 0 else 0
-        key = "|".join(
+        return "|".join(
             [
                 str(b.seed if b else 0),
                 b.episode_id if b else "",
-                request.role,
+                kind,
                 hashlib.sha256(request.text().encode()).hexdigest(),
                 str(sample),
                 str(counter),
                 self.parent.size,
             ]
         )
-        return random.Random(hashlib.sha256(key.encode()).hexdigest())
+
+    def _rng(self, request: GenerateRequest, kind: str, sample: int) -> random.Random:
+        return random.Random(hashlib.sha256(self._key(request, kind, sample).encode()).hexdigest())
 
     def _is_code(self) -> bool:
         return self.answer is not None and "def " in self.answer
@@ -214,14 +242,15 @@ class SimEpisodeModel:
         done, pos = 0, 0
         flat = _norm(text)
         for tool, inp in self.actions:
-            needle = _norm(f"{tool}: {inp}")
-            idx = flat.find(needle, pos)
-            if idx < 0:
-                needle = _norm(f"{tool}[{inp}]")
-                idx = flat.find(needle, pos)
-            if idx < 0:
+            hits = [
+                (i, len(n))
+                for n in (_norm(x) for x in _action_forms(tool, inp))
+                if (i := flat.find(n, pos)) >= 0
+            ]
+            if not hits:
                 break
-            done, pos = done + 1, idx + len(needle)
+            idx, size = min(hits)
+            done, pos = done + 1, idx + size
         return done
 
     def _final_answer(self, text: str, rng: random.Random, last: str) -> str:
@@ -245,8 +274,8 @@ class SimEpisodeModel:
                 reasoning.append(s if ok else _perturb(s, rng))
         answer = self._final_answer(text + "\n" + "\n".join(reasoning), rng, _last(request))
         if self._is_code():
-            return "\n".join(reasoning + [f"```python\n{answer}\n```"])
-        return "\n".join(reasoning + [f"Answer: {answer}"])
+            return styles.code_reply(reasoning, answer, self.style)
+        return styles.answer_reply(reasoning, answer, self.style)
 
     def _act(self, request: GenerateRequest, rng: random.Random) -> str:
         text = request.text()
@@ -254,12 +283,12 @@ class SimEpisodeModel:
         if k < len(self.actions):
             tool, inp = self.actions[k]
             if rng.random() < self.p(self.d_action):
-                return f"Thought: Next I will use {tool} for this step.\nAction: {tool}: {inp}"
+                return styles.action_reply(f"Next I will use {tool} for this step.", tool, inp, self.style)
             if rng.random() < 0.5:
-                return "Thought: Let me look around first.\nAction: bash: ls -la"
-            return f"Thought: I will try this.\nAction: {tool}: {_perturb(inp, rng)}"
+                return styles.action_reply("Let me look around first.", "bash", "ls -la", self.style)
+            return styles.action_reply("I will try this.", tool, _perturb(inp, rng), self.style)
         answer = self._final_answer(text, rng, _last(request))
-        return f"Thought: I have what I need.\nAction: submit: {answer}"
+        return styles.action_reply("I have what I need.", "submit", answer, self.style)
 
     def _path_states(self) -> list[list[str]]:
         """For step-wise puzzles whose steps end in ``(left: ...)`` (Game of 24): the numbers
@@ -304,7 +333,7 @@ class SimEpisodeModel:
                 cand = _perturb(nxt, rng)
             if cand not in lines:
                 lines.append(cand)
-        return "\n".join(lines)
+        return styles.proposal_reply(lines, self.style)
 
     def _judge_correct(self, candidate: str) -> bool:
         """The truth the value role reports (with noise): is this candidate on track?"""
@@ -324,24 +353,25 @@ class SimEpisodeModel:
         truth = self._judge_correct(_last(request))
         said = truth if rng.random() < self.p(self.d_action) else not truth
         if re.search(r"\bsure\b.*\bimpossible\b|\bimpossible\b.*\bsure\b", request.text(), re.I | re.S):
-            return "sure" if said else rng.choice(["impossible", "impossible", "likely"])
-        return str(rng.randint(7, 10) if said else rng.randint(1, 4))
+            word = "sure" if said else rng.choice(["impossible", "impossible", "likely"])
+            return styles.verdict_reply(word, self.style)
+        return styles.score_reply(rng.randint(7, 10) if said else rng.randint(1, 4), self.style)
 
     def _test_gen(self, request: GenerateRequest, rng: random.Random) -> str:
         out = []
         for t in self.tests or ([f"assert True  # {self.answer!r}"] if self.answer else []):
             out.append(t if rng.random() < self.p(self.d_action) else _perturb(t, rng))
-        return "\n".join(out) if out else "assert True"
+        return styles.tests_reply(out or ["assert True"], self.style)
 
     def _vote(self, request: GenerateRequest, rng: random.Random) -> str:
         blocks = re.split(r"^Candidate\s+(\d+)\s*:", request.text(), flags=re.M)
         cands = {int(blocks[i]): blocks[i + 1] for i in range(1, len(blocks) - 1, 2)}
         if not cands:
-            return "Answer: 1"
+            return styles.vote_reply(1, self.style)
         good = [i for i, c in cands.items() if self._judge_correct(c)]
         if good and rng.random() < self.p(self.d_action):
-            return f"Answer: {rng.choice(good)}"
-        return f"Answer: {rng.choice(sorted(cands))}"
+            return styles.vote_reply(rng.choice(good), self.style)
+        return styles.vote_reply(rng.choice(sorted(cands)), self.style)
 
     def _reflect(self, request: GenerateRequest, rng: random.Random) -> str:
         return rng.choice(
@@ -357,12 +387,18 @@ class SimEpisodeModel:
             "act": self._act,
             "propose": self._propose,
             "value": self._value,
-            "test_gen": self._test_gen,
+            "tests": self._test_gen,
             "vote": self._vote,
             "reflect": self._reflect,
+            "answer": self._answer,
         }
-        handler = handlers.get(request.role, self._answer)
-        texts = [handler(request, self._rng(request, i)) for i in range(request.n)]
+        kind = asked_for(request)
+        texts = []
+        for i in range(request.n):
+            key = self._key(request, kind, i)
+            self.style = styles.Style(self.parent.style, key)
+            text = handlers[kind](request, self._rng(request, kind, i))
+            texts.append(self.style.apply_stop(text, request.stop))
         self.calls += 1
         usage = Usage(
             prompt_tokens=_tokens(request.text()),
@@ -373,6 +409,76 @@ class SimEpisodeModel:
             usage=usage,
             model=f"sim/{self.parent.size}",
         )
+
+
+def _instructions(request: GenerateRequest) -> str:
+    """What the request asks, as a model reads it: the system message and the last user
+    message (or the whole raw prompt)."""
+    if request.prompt is not None:
+        return request.prompt
+    system = "\n".join(m.content for m in request.messages if m.role == "system")
+    users = [m.content for m in request.messages if m.role in ("user", "tool")]
+    return system + "\n" + (users[-1] if users else "")
+
+
+_ASKS: list[tuple[str, re.Pattern[str]]] = [
+    ("tests", re.compile(r"\bwrite\b[^.\n]{0,40}\btests?\b|\bassert\b statements", re.I)),
+    (
+        "reflect",
+        re.compile(r"\bdiagnose\b|\breflect(?:ion)? on\b|\bwhat went wrong\b|\bwhy\b[^.\n]{0,30}\bfailed\b", re.I),
+    ),
+    (
+        "value",
+        re.compile(
+            r"\bsure\b.*\bimpossible\b|\bimpossible\b.*\bsure\b|\b(?:rate|score|grade)\b.{0,80}?\b1\b.{0,30}?\b10\b",
+            re.I | re.S,
+        ),
+    ),
+    ("propose", re.compile(r"\bpropose\b|\bnext steps?\b", re.I)),
+    ("act", re.compile(r"^\s*Action\s*\d*\s*:\s*<|\bThought\b.{0,40}\bAction\b", re.I | re.M | re.S)),
+]
+
+
+def asked_for(request: GenerateRequest) -> str:
+    """The kind of reply a request asks for, read from its text (never ``request.role``):
+    vote, tests, reflect, value, propose, act or answer."""
+    text = _instructions(request)
+    last = request.messages[-1] if request.prompt is None and request.messages else None
+    if last is not None and (last.role == "tool" or re.match(r"\s*Observation\b", last.content)):
+        return "act"  # a tool's output came back: the next ReAct step
+    if re.search(r"^Candidate\s+\d+\s*:", text, re.M) and re.search(
+        r"\bbest\b|\bchoose\b|\bpick\b", text, re.I
+    ):
+        return "vote"
+    for kind, rx in _ASKS:
+        if rx.search(text):
+            return kind
+    if _open_steps(text):
+        return "propose"
+    return "answer"
+
+
+def _open_steps(text: str) -> bool:
+    """Does the prompt end in a list of steps left open (``Steps:`` then step lines, no
+    answer yet), for the model to continue with the next step or the answer?"""
+    at = text.rfind("Steps:")
+    if at < 0 or (at > 0 and text[at - 1] != "\n"):
+        return False
+    rest = [ln for ln in text[at + len("Steps:") :].splitlines() if ln.strip()]
+    return not any(re.match(r"\s*(?:answer|input|numbers)\s*:", ln, re.I) for ln in rest)
+
+
+def _action_forms(tool: str, inp: str) -> list[str]:
+    """Every way the sim writes an action (and the scaffolds echo it): for recognising its own
+    earlier actions in a transcript."""
+    return [
+        f"{tool}: {inp}",
+        f"{tool}[{inp}]",
+        f"```{styles.fence_lang(tool)}\n{inp}\n```",
+        json.dumps({"tool": tool, "input": inp}),
+        f"Action: {tool}\nAction Input: {inp}",
+        f"{tool}({json.dumps(inp)})",
+    ]
 
 
 _STATE_LINE = r"^\s*(?:numbers|input)\s*:\s*([-\d./ ]+?)\s*$"
@@ -431,6 +537,14 @@ class SimModel:
         opts = config.options
         self.alpha = _float(opts.get("alpha"), ALPHA)
         self.c0 = _float(opts.get("c0"), C0)
+        style = opts.get("style", "varied")
+        if style not in ("varied", "plain"):
+            from ptebench.errors import ConfigError
+
+            raise ConfigError(
+                f"model {config.id!r}: options.style must be 'varied' or 'plain', got {style!r}"
+            )
+        self.style = str(style)
 
     def bind(self, binding: EpisodeBinding) -> SimEpisodeModel:
         return SimEpisodeModel(self, binding)

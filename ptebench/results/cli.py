@@ -1,4 +1,4 @@
-"""Top-level commands of the results room: ceg, report, compare, history, show.
+"""Top-level commands of the results room: ceg, report, compare, history, show, export.
 
 The lead's ptebench/cli.py calls ``register(app)``. User errors raise UserError subclasses;
 the main CLI turns them into a message and exit code 2.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
 import typer
 
@@ -22,10 +22,11 @@ def ceg_command(
     baseline: Annotated[str, typer.Option(help="Baseline scaffold (any scaffold present).")] = "direct",
     method: Annotated[str, typer.Option(help="fit-logit | fit-loglinear (alias loglinear) | "
                                         "bound | isotonic.")] = "fit-logit",
-    fmt: Annotated[str, typer.Option("--format", help="table | json | csv | parquet.")] = "table",
+    fmt: Annotated[Literal["table", "json", "csv", "parquet"],
+                   typer.Option("--format", help="Output format.")] = "table",
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout "
                                              "(required for parquet).")] = None,
-    boot: Annotated[int, typer.Option("--boot", help="Bootstrap replicates (0: none).")] = 2000,
+    boot: Annotated[int, typer.Option("--boot", min=0, help="Bootstrap replicates (0: none).")] = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     resample: Annotated[str, typer.Option(help="Bootstrap stages, comma-separated: task "
                                           "(default), family, epoch.")] = "task",
@@ -34,27 +35,31 @@ def ceg_command(
     threshold: Annotated[bool, typer.Option("--threshold", help="Add the safety-buffer view.")] = False,
     task_pass: Annotated[float, typer.Option(help="Per-task pass rate for --threshold.")] = 0.10,
     capability: Annotated[float, typer.Option(help="Share of tasks passed for --threshold.")] = 0.50,
+    cards: Annotated[Path | None, typer.Option(help="Inspect logs: model-card YAML matched to "
+                                               "each log's model before the catalog.")] = None,
+    scorer: Annotated[str | None, typer.Option(help="Inspect logs: the score to use, NAME or "
+                                               "NAME.KEY (default: each log's first).")] = None,
 ) -> None:
-    """Compute-equivalent gain per enhanced scaffold and model, with intervals and flags."""
-    from ptebench.results import ceg, export
+    """Compute-equivalent gain per enhanced scaffold and model, with intervals and flags.
+
+    SOURCE may also be a folder of Inspect AI .eval logs (needs ptebench[inspect])."""
+    from ptebench.results import ceg, export, table
     from ptebench.results.merge import load_sources
 
-    fmt = fmt.lower()
-    if fmt not in export.FORMATS:
-        raise UserError(f"--format: unknown format {fmt!r}; accepted: {', '.join(export.FORMATS)}")
     if fmt == "parquet" and out is None:
-        raise UserError("--format parquet needs --out FILE.parquet")
-    if boot < 0:
-        raise UserError(f"--boot must be >= 0, got {boot}")
+        raise typer.BadParameter("--format parquet needs --out FILE.parquet", param_hint="--out")
     levels = tuple(x.strip() for x in resample.split(",") if x.strip())
     bad = [x for x in levels if x not in ("family", "task", "epoch")]
     if bad or not levels:
         raise UserError(f"--resample: unknown stage(s) {bad or [resample]}; accepted: "
                         "task, family, epoch (comma-separated)")
-    opts = ceg.CEGOptions(baseline=baseline, method=ceg.resolve_method(method), n_boot=boot,
-                          seed=seed, resample=levels, chance=chance,  # type: ignore[arg-type]
-                          min_sizes=min_sizes)
-    loaded = load_sources(source)
+    for name, v in (("--task-pass", task_pass), ("--capability", capability)):
+        if not 0.0 <= v <= 1.0:
+            raise UserError(f"{name} must lie in [0, 1], got {v}")
+    opts = ceg.make_options(baseline=baseline, method=ceg.resolve_method(method), n_boot=boot,
+                            seed=seed, resample=levels, chance=chance, min_sizes=min_sizes)
+    loaded = (table.load_input(source[0], cards=cards, scorer=scorer) if len(source) == 1
+              else load_sources(source))
     result = ceg.estimate(loaded, opts)
     if threshold:
         from ptebench.results.safety import threshold_view
@@ -85,7 +90,7 @@ def report_command(
     out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
     baseline: Annotated[str, typer.Option(help="Baseline scaffold.")] = "direct",
     method: Annotated[str, typer.Option(help="CEG method (see `ptebench ceg`).")] = "fit-logit",
-    boot: Annotated[int, typer.Option("--boot", help="Bootstrap replicates.")] = 2000,
+    boot: Annotated[int, typer.Option("--boot", min=0, help="Bootstrap replicates.")] = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     threshold: Annotated[bool, typer.Option("--threshold", help="Add the safety-buffer view.")] = False,
 ) -> None:
@@ -93,11 +98,10 @@ def report_command(
     from ptebench.results import ceg, report
     from ptebench.results.merge import load_sources
 
-    if boot < 0:
-        raise UserError(f"--boot must be >= 0, got {boot}")
     loaded = load_sources(source)
-    result = ceg.estimate(loaded, ceg.CEGOptions(baseline=baseline, n_boot=boot, seed=seed,
-                                                 method=ceg.resolve_method(method)))
+    # every run shape gets a report: with nothing to estimate, the report says why
+    result = report.estimate_for_report(loaded, ceg.make_options(
+        baseline=baseline, n_boot=boot, seed=seed, method=ceg.resolve_method(method)))
     if threshold:
         from ptebench.results.safety import threshold_view
 
@@ -111,48 +115,51 @@ def compare_command(
     run_b: Annotated[Path, typer.Argument(help="New run.")],
     fail_on_regression: Annotated[bool, typer.Option(
         "--fail-on-regression", help="Exit 1 when a significant drop appears.")] = False,
-    alpha: Annotated[float, typer.Option(help="Significance level (Holm-adjusted).")] = 0.05,
-    boot: Annotated[int, typer.Option("--boot", help="Bootstrap replicates.")] = 2000,
+    alpha: Annotated[float, typer.Option(min=1e-9, max=0.5,
+                                         help="Significance level (Holm-adjusted).")] = 0.05,
+    boot: Annotated[int, typer.Option("--boot", min=0, help="Bootstrap replicates.")] = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
-    fmt: Annotated[str, typer.Option("--format", help="markdown | json.")] = "markdown",
+    pair_by: Annotated[Literal["params", "label"], typer.Option(
+        "--pair-by", help="Match scaffolds by name and params, or by label (two versions of "
+        "a scaffold under one label).")] = "params",
+    fmt: Annotated[Literal["markdown", "json"], typer.Option("--format", help="Output format.")] = "markdown",
     out: Annotated[Path | None, typer.Option(help="Also write the summary here.")] = None,
 ) -> None:
-    """Paired per-task comparison of two runs: differences, exact tests, cost changes."""
+    """Paired per-task comparison of two runs: differences, exact tests, status shifts (ok /
+    limit / error by class), cost changes and the config diff. A cell regresses when its score
+    drops significantly, it vanishes, errors more or hits limits more."""
     from ptebench.results import compare
 
-    if fmt not in ("markdown", "json"):
-        raise UserError(f"--format: unknown format {fmt!r}; accepted: markdown, json")
-    if not 0 < alpha < 1:
-        raise UserError(f"--alpha must lie in (0, 1), got {alpha}")
-    result = compare.compare_runs(run_a, run_b, n_boot=boot, seed=seed, alpha=alpha)
+    result = compare.compare_runs(run_a, run_b, n_boot=boot, seed=seed, alpha=alpha,
+                                  pair_by=pair_by)
     text = compare.to_markdown(result) if fmt == "markdown" else compare.to_json(result)
     if out is not None:
         out.write_text(text)
     typer.echo(text, nl=False)
     if fail_on_regression and len(result.regressions):
-        typer.echo(f"FAIL: {len(result.regressions)} significant regression(s)", err=True)
+        reasons = "; ".join(f"{r['model']} · {r['scaffold']}: {r['why']}"
+                            for _, r in result.regressions.iterrows())
+        typer.echo(f"FAIL: {len(result.regressions)} regression(s): {reasons}", err=True)
         raise typer.Exit(1)
 
 
 def history_command(
     index: Annotated[Path | None, typer.Option("--index", help="Add this run dir to the "
                                                "catalog, then show.")] = None,
-    db: Annotated[Path | None, typer.Option(help="Catalog file (default $PTEBENCH_HISTORY or "
-                                            "runs/history.sqlite).")] = None,
+    db: Annotated[Path | None, typer.Option(help="Catalog file (default $PTEBENCH_HISTORY, else "
+                                            "runs/history.sqlite under the current directory).")] = None,
     metric: Annotated[str, typer.Option(help="mean_score | error_rate | mean_flops | mean_cost "
                                         "| mean_wall_s | n_episodes.")] = "mean_score",
     name: Annotated[str | None, typer.Option(help="Only runs of this experiment name.")] = None,
     model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
     scaffold: Annotated[str | None, typer.Option(help="Only this scaffold label.")] = None,
     task_family: Annotated[str | None, typer.Option(help="Only this task family.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table | json | csv.")] = "table",
+    fmt: Annotated[Literal["table", "json", "csv"], typer.Option("--format", help="Output format.")] = "table",
 ) -> None:
     """A metric's trend over indexed runs, per (model, scaffold, task family)."""
     from ptebench.results import history
 
-    if fmt not in ("table", "json", "csv"):
-        raise UserError(f"--format: unknown format {fmt!r}; accepted: table, json, csv")
-    db_path = db or history.default_db(index)
+    db_path = db or history.default_db()
     if index is not None:
         history.index_run(index, db_path)
         typer.echo(f"indexed {index} into {db_path}")
@@ -276,11 +283,28 @@ def merge_command(
                f"({res.duplicates} identical duplicate(s) kept once) → {res.out}")
 
 
+def export_command(
+    run: Annotated[Path, typer.Argument(help="A ptebench run directory.")],
+    out: Annotated[Path, typer.Option(help="Folder to write the logs into.")],
+    fmt: Annotated[str, typer.Option("--format", help="inspect (Inspect AI .eval logs).")] = "inspect",
+) -> None:
+    """Write a run's episodes in another harness's log format: one Inspect .eval log per
+    model × scaffold (needs ptebench[inspect]); open them with `inspect view --log-dir OUT`."""
+    from ptebench.results import inspect_logs
+
+    if fmt != "inspect":
+        raise UserError(f"--format: unknown format {fmt!r}; accepted: inspect")
+    paths = inspect_logs.export_run(run, out)
+    for p in paths:
+        typer.echo(f"wrote {p}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the results commands (ceg, report, compare, history, show) to the top-level app."""
+    """Add the results commands (ceg, report, compare, history, show, export) to the top-level app."""
     app.command("show")(show_command)
     app.command("ceg")(ceg_command)
     app.command("report")(report_command)
     app.command("compare")(compare_command)
     app.command("history")(history_command)
+    app.command("export")(export_command)
     app.command("merge")(merge_command)

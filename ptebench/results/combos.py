@@ -78,7 +78,9 @@ def _record(r: pd.Series, family: str, scaffold: str, parts: list[str],
     def log_ceg(p: str) -> float:
         if p == opts.baseline:
             return 0.0  # the baseline is a part with CEG 1 by definition
-        hit = fam_rows.loc[(fam_rows["scaffold"] == p) & (fam_rows["model"] == model), "ceg"]
+        # the model-based value: the same quantity as the paired replicates below
+        col = "ceg_model" if "ceg_model" in fam_rows.columns else "ceg"
+        hit = fam_rows.loc[(fam_rows["scaffold"] == p) & (fam_rows["model"] == model), col]
         v = float(hit.iloc[0]) if len(hit) else math.nan
         return math.log10(v) if v > 0 else math.nan
 
@@ -86,7 +88,7 @@ def _record(r: pd.Series, family: str, scaffold: str, parts: list[str],
     part_logs = {p: log_ceg(p) for p, _ in terms}
     cegs = [10 ** (part_logs[p] - (part_logs[inner[p]] if p in inner else 0.0)) for p in parts]
     product = float(10 ** sum(sign * part_logs[p] for p, sign in terms))
-    combined = float(np.asarray(r["ceg"], float))
+    combined = float(np.asarray(r["ceg_model"] if "ceg_model" in r.index else r["ceg"], float))
     flags = set(r["flags"])
     for p, _ in terms:
         for fl in fam_rows.loc[(fam_rows["scaffold"] == p) & (fam_rows["model"] == model), "flags"]:

@@ -101,32 +101,113 @@ def _clean_meta(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: _clean(v) for k, v in meta.items()}
 
 
-def render(result: CEGResult, width: int = 160) -> str:
-    """The terminal table (rich), with the SIMULATED banner first when it applies."""
+def _width(width: int | None) -> int:
+    """The terminal width: the argument, else $COLUMNS, else the terminal's, else 100."""
+    if width:
+        return width
+    import os
+    import shutil
+
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def render(result: CEGResult, width: int | None = None) -> str:
+    """The terminal table (rich), with the SIMULATED banner first when it applies.
+
+    Built to read at 100 columns: no vertical rules, the family in the heading when there is
+    one, flags as two-letter codes with a legend of the codes that occur, compact numbers,
+    every cell escaped (a label like ``react[max_steps=3]`` is text, not markup).
+    """
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=io.StringIO(), width=width, record=True, color_system=None)
+    from ptebench.results.ceg import FLAG_CODES
+
+    w = _width(width)
+    console = Console(file=io.StringIO(), width=w, record=True, color_system=None,
+                      highlight=False, markup=False, emoji=False)
     if result.simulated:
         console.print(f"*** {result.banner} ***")
     o = result.options
     console.print(f"CEG by {o.method} against baseline {o.baseline!r} "
                   f"({o.n_boot} bootstrap replicates, seed {o.seed}, {o.ci:.0%} interval)")
-    t = Table(show_lines=False)
-    for col in ("family", "scaffold", "model", "CEG [interval]", "flags", "P enh", "P base",
-                "infer x", "break-even tasks", "one-time"):
-        t.add_column(col, overflow="fold")
-    for _, r in result.rows.iterrows():
-        t.add_row(str(r["family"]), str(r["scaffold"]), str(r["model"]), str(r["display"]),
-                  ",".join(r["flags"]) or "-", _fmt(r.get("p_enhanced")),
-                  _fmt(r.get("p_baseline")), _fmt(r.get("inference_multiple")),
-                  _fmt(r.get("break_even_tasks")), _fmt(r.get("one_time_cost")))
+    rows = result.rows
+    families = sorted({str(f) for f in rows["family"]}) if len(rows) else []
+    one_family = len(families) <= 1
+    sim = bool(len(rows)) and bool(rows["simulated"].astype(bool).any())
+    has_model = bool(len(rows)) and any(_model_cell(r) for _, r in rows.iterrows())
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0), show_edge=False,
+              title=f"family {families[0]}" if one_family and families else None)
+    # (header, justify, max width or None = never wrap); long labels fold, numbers never do
+    cols: list[tuple[str, str, int | None]] = []
+    if not one_family:
+        cols.append(("family", "left", 12))
+    cols += [("scaffold", "left", 20), ("model", "left", 16), ("CEG [95%]", "left", None)]
+    if has_model:
+        cols.append(("fitted", "right", None))
+    if sim:
+        cols.append(("true", "right", None))
+    cols += [("flags", "left", 11), ("P enh/base", "right", None), ("inf×", "right", None),
+             ("break even", "right", None)]
+    used: list[str] = []
+    be_reasons: dict[str, str] = {}
+    body: list[list[str]] = []
+    for _, r in rows.iterrows():
+        flags = [f for f in r["flags"]]
+        used += [f for f in flags if f not in used]
+        cells = [] if one_family else [str(r["family"])]
+        cells += [str(r["scaffold"]), str(r["model"]), str(r["display"])]
+        if has_model:
+            cells.append(_model_cell(r))
+        if sim:
+            cells.append(_true_cell(r))
+        cells += [" ".join(FLAG_CODES.get(f, f) for f in flags) or "-",
+                  f"{_fmt(r.get('p_enhanced'), 2)}/{_fmt(r.get('p_baseline'), 2)}"
+                  if str(r.get("row")) == "model" else "",
+                  _fmt(r.get("inference_multiple"), 2), _be_cell(r, be_reasons)]
+        body.append(cells)
+    # explicit widths: numbers keep their natural width, labels fold when the sum is too wide
+    natural = [max([len(h) for h in name.split()] + [len(c[i]) for c in body])
+               for i, (name, _, _) in enumerate(cols)]
+    # a column's width includes its one-space right padding
+    widths = [(min(n, mx) if mx else n) + 1 for n, (_, _, mx) in zip(natural, cols, strict=True)]
+    foldable = [i for i, (name, _, _) in enumerate(cols) if name in ("family", "scaffold", "model")]
+    while sum(widths) > w and any(widths[i] > 9 for i in foldable):
+        i = max(foldable, key=lambda j: widths[j])
+        widths[i] -= 1
+    for (name, justify, _), width_i in zip(cols, widths, strict=True):
+        t.add_column(name, justify=justify, overflow="fold",  # type: ignore[arg-type]
+                     width=width_i)
+    for cells in body:
+        t.add_row(*cells)
     console.print(t)
+    legend = [f"{FLAG_CODES[f]} {f}" for f in used if f in FLAG_CODES]
+    if legend:
+        console.print("flags: " + ", ".join(legend) + " (help: ptebench ceg --format json "
+                      "or docs/results.md)" if len(legend) > 3 else "flags: " + ", ".join(legend))
+    if has_model:
+        console.print("'> x' / '< x' is the bound the data support (a baseline size beaten, or "
+                      f"not reached, in >= {o.bound_level:.0%} of replicates); 'fitted' is "
+                      "the fitted curve's extrapolation past the range, not a measurement")
+    if sim:
+        console.print("true: the CEG the sim law gives for these tasks in closed form; "
+                      "'-' where there is none: " + _no_form(rows))
+    console.print(f"break-even: tasks until training the C'-model would have been cheaper; "
+                  f"a C'-model is assumed to cost (C'/C)^{o.inference_scaling:g} × the "
+                  "baseline per task" + (" (compute-optimal)" if o.inference_scaling == 0.5
+                                         else ""))
+    for code, why in be_reasons.items():
+        console.print(f"  {code}: {why}")
     if len(result.combos):
-        c = Table(title="combined enhancements vs product of parts")
+        c = Table(title="combined enhancements vs product of parts", box=box.SIMPLE_HEAD,
+                  pad_edge=False, padding=(0, 1))
         for col in ("family", "model", "combined", "CEG combined", "product of parts",
                     "ratio [interval]"):
-            c.add_column(col)
+            c.add_column(col, overflow="fold")
         for _, r in result.combos.iterrows():
             c.add_row(str(r["family"]), str(r["model"]), str(r["combined"]),
                       _fmt(r["ceg_combined"]), _fmt(r["ceg_product"]),
@@ -140,28 +221,110 @@ def render(result: CEGResult, width: int = 160) -> str:
     if result.excluded_errors:
         console.print(f"{result.excluded_errors} error episode(s) excluded from the estimate")
     for n in result.notes:
-        console.print(f"note: {n}")
-    notes = result.rows.get("note")
+        console.print(n if n.startswith("warning:") else f"note: {n}")
+    notes = rows.get("note")
     if notes is not None:
-        for _, r in result.rows.loc[notes.astype(str) != ""].iterrows():
+        # summary rows explain themselves in their model column (geomean k/n)
+        keep = (notes.astype(str) != "") & (rows["row"].astype(str) == "model")
+        for _, r in rows.loc[keep].iterrows():
             console.print(f"note: {r['scaffold']} on {r['model']}: {r['note']}")
     return console.export_text()
 
 
+def _model_cell(r: pd.Series) -> str:
+    """The fitted extrapolation of a bound row (its interval is in the JSON/CSV)."""
+    if not str(r.get("bound", "")) or str(r.get("row")) != "model":
+        return ""
+    return _fmt(r.get("ceg_model")) if _fmt(r.get("ceg_model")) != "-" else ""
+
+
+def _true_cell(r: pd.Series) -> str:
+    v = r.get("true_ceg")
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        f = math.nan
+    if not bool(r.get("simulated")) or str(r.get("row")) != "model":
+        return ""
+    return "-" if math.isnan(f) else _fmt(f)
+
+
+def _no_form(rows: pd.DataFrame) -> str:
+    if "true_note" not in rows.columns:
+        return "see the true_note column"
+    seen: list[str] = []
+    for n in rows["true_note"].astype(str):
+        if n and n not in seen:
+            seen.append(n)
+    named = [n.split(":")[0] for n in seen if n.endswith("no closed form") or
+             "no closed form" in n]
+    other = [n for n in seen if "no closed form" not in n]
+    parts = ([", ".join(named) + " (multi-call agents, votes or model-judged search)"]
+             if named else []) + other
+    return "; ".join(parts) or "none"
+
+
+def _be_cell(r: pd.Series, reasons: dict[str, str]) -> str:
+    """Break-even as a compact number, 'never', or a short reason code (explained below)."""
+    if str(r.get("row")) != "model":
+        return ""
+    v = r.get("break_even_tasks")
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        f = math.nan
+    if math.isinf(f):
+        return "never"
+    if not math.isnan(f):
+        return _fmt(f, 2)
+    why = str(r.get("break_even_note") or "")
+    if not why:
+        return "-"
+    codes = {"no inference FLOPs logged": "nf", "C' is only a bound here": "bd",
+             "CEG <= 1: no training compute saved": "ns",
+             "the one-time cost exceeds the compute saved": "oc"}
+    code = codes.get(why, "?")
+    reasons[code] = why
+    return code
+
+
+READABLE = {"base_share": "baseline: share passed", "base_met": "baseline meets",
+            "best_scaffold": "best scaffold", "best_share": "best: share passed",
+            "best_met": "best meets", "buffer_warning": "buffer warning",
+            "smallest_model_crossing": "smallest model crossing", "train_flop": "train FLOP"}
+"""Column names of the safety tables as a reader says them."""
+
+
+def readable_column(name: str) -> str:
+    return READABLE.get(name, name.replace("_", " "))
+
+
+def readable_value(v: Any) -> str:
+    if isinstance(v, bool | np.bool_):
+        return "yes" if v else "no"
+    if isinstance(v, float | np.floating):
+        return _fmt(v)
+    return str(v)
+
+
 def _frame_table(title: str, frame: pd.DataFrame) -> Any:
+    from rich import box
     from rich.table import Table
 
-    t = Table(title=title)
+    t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
     for col in frame.columns:
-        t.add_column(str(col))
+        t.add_column(readable_column(str(col)), overflow="fold")
     for _, r in frame.iterrows():
-        t.add_row(*[_fmt(v) if isinstance(v, float) else str(v) for v in r])
+        t.add_row(*[readable_value(v) for v in r])
     return t
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: Any, digits: int = 3) -> str:
+    """Compact number: 3 (or digits) significant figures, 3.5e9 style past 10^4."""
     if v is None:
         return "-"
+    if isinstance(v, bool | np.bool_):
+        return "yes" if v else "no"
     try:
         f = float(v)
     except (TypeError, ValueError):
@@ -169,5 +332,10 @@ def _fmt(v: Any) -> str:
     if math.isnan(f):
         return "-"
     if math.isinf(f):
-        return "inf"
-    return f"{f:.3g}"
+        return "inf" if f > 0 else "-inf"
+    if f != 0 and (abs(f) >= 1e4 or abs(f) < 1e-3):
+        mant, ex = f"{f:.{max(digits - 2, 0)}e}".split("e")
+        return f"{mant}e{int(ex)}"
+    if abs(f) >= 10 ** digits:
+        return f"{f:.0f}"
+    return f"{f:.{digits}g}"

@@ -4,8 +4,8 @@ Two tables: ``runs`` (one row per run: its manifest) and ``summaries`` (one row 
 model × scaffold × task family: episodes, errors, mean score, FLOPs, cost). Re-indexing a
 run replaces its rows, so indexing is idempotent and a resumed run just updates.
 
-Where the catalog lives: ``$PTEBENCH_HISTORY`` if set, else ``history.sqlite`` beside the run
-folders (the parent of the run directory; ``runs/history.sqlite`` for the default layout).
+Where the catalog lives: the path given (``ptebench run --catalog``, ``history --db``), else
+``$PTEBENCH_HISTORY``, else ``runs/history.sqlite`` under the current directory.
 """
 
 from __future__ import annotations
@@ -38,12 +38,12 @@ CREATE TABLE IF NOT EXISTS summaries (
 METRICS = ("mean_score", "error_rate", "mean_flops", "mean_cost", "mean_wall_s", "n_episodes")
 
 
-def default_db(run_dir: Path | None = None) -> Path:
+def default_db() -> Path:
+    """``$PTEBENCH_HISTORY``, else ``runs/history.sqlite`` under the current directory — never
+    beside a run folder chosen with ``--out`` (which may be a shared temporary folder)."""
     env = os.environ.get("PTEBENCH_HISTORY")
     if env:
         return Path(env)
-    if run_dir is not None:
-        return Path(run_dir).resolve().parent / "history.sqlite"
     return Path("runs") / "history.sqlite"
 
 
@@ -70,7 +70,7 @@ def index_run(run_dir: str | Path, db: str | Path | None = None) -> Path:
         raise UserError(f"{run}: not a ptebench run (no run.json)")
     manifest = json.loads(manifest_path.read_text())
     df = store.load(run)
-    db_path = Path(db) if db is not None else default_db(run)
+    db_path = Path(db) if db is not None else default_db()
     score = pd.Series(pd.to_numeric(df["score"], errors="coerce"), index=df.index)
     df = df.assign(score_num=score.where(np.asarray(df["status"] != "error", bool)),
                    is_error=(df["status"] == "error").astype(int))

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ptebench.errors import UserError
 from ptebench.records import Episode
-from ptebench.results.ceg import CEGResult
+from ptebench.results.ceg import COLUMNS, FLAG_HELP, CEGOptions, CEGResult, format_model
 from ptebench.results.table import LoadedTable
 
 CSS = """
@@ -37,16 +38,32 @@ padding:4px 10px;margin:8px 0} details.transcript h1{font-size:18px} details.tra
 font-size:13px;background:#eef3fb;padding:3px 6px;margin:14px 0 4px}
 """
 
-FLAG_HELP = {
-    "extrapolated": "C' is more than 0.3 OOM past the largest baseline model: read as a lower bound",
-    "lower_bound_only": "C' more than 1 OOM past, or > 5% of bootstrap inversions failed",
-    "below_range": "the enhanced score is below the smallest baseline model: an upper bound",
-    "non_monotone": "the baseline does not rise with compute (Kendall τ): a high CEG may only "
-                    "mean scaling does not help",
-    "floor_or_ceiling": "the enhanced score is within 5 points of chance or of 100%",
-    "disagree": "fit-logit and fit-loglinear differ by more than 2×",
-    "oracle": "some episodes used oracle (ground-truth) feedback",
-}
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39",
+           "#7b4173", "#3182bd")
+
+
+def scaffold_colors(table: pd.DataFrame, baseline: str) -> dict[str, str]:
+    """One colour per scaffold for the whole report (the baseline is black everywhere)."""
+    names = sorted({str(x) for x in table["scaffold"]}) if len(table) else []
+    out = {baseline: "#000000"}
+    for i, n in enumerate(x for x in names if x != baseline):
+        out[n] = PALETTE[i % len(PALETTE)]
+    return out
+
+
+def estimate_for_report(loaded: LoadedTable, opts: CEGOptions) -> CEGResult:
+    """The CEG estimate a report shows; when there is nothing to estimate (every episode an
+    error, no baseline) an empty result whose note says why, so the report still renders."""
+    from ptebench.results.ceg import estimate
+
+    try:
+        return estimate(loaded, opts)
+    except UserError as e:
+        simulated = bool(len(loaded.table)) and bool(loaded.table["simulated"].any())
+        return CEGResult(pd.DataFrame(columns=COLUMNS), pd.DataFrame(), opts, loaded.source,
+                         loaded.excluded_errors, [*loaded.notes, f"no CEG: {e}"],
+                         simulated=simulated)
 
 
 def _png(fig: Any) -> str:
@@ -80,8 +97,13 @@ def _num(v: Any, digits: int = 3) -> str:
 
 def ceg_table_html(result: CEGResult) -> str:
     """The paper's Table 1 columns, one row per enhanced model plus the labelled summaries."""
+    if not len(result.rows):
+        return "<p class='meta'>No CEG rows: " + _esc("; ".join(result.notes) or
+                                                      "no enhanced scaffold was run") + "</p>"
+    sim = bool(result.rows["simulated"].astype(bool).any())
     head = ("<tr><th>enhancement</th><th>family</th><th>model</th><th>CEG [95% interval]</th>"
-            "<th>flags</th><th>score (enh / base)</th><th>one-time cost (× training)</th>"
+            "<th>fitted extrapolation</th>" + ("<th>true CEG (sim law)</th>" if sim else "")
+            + "<th>flags</th><th>score (enh / base)</th><th>one-time cost (× training)</th>"
             "<th>inference-cost multiple</th><th>break-even tasks</th></tr>")
     body = []
     for _, r in result.rows.iterrows():
@@ -89,50 +111,72 @@ def ceg_table_html(result: CEGResult) -> str:
         flags = "".join(f'<span class="flag" title="{_esc(FLAG_HELP.get(f, ""))}">{_esc(f)}</span>'
                         for f in r["flags"]) or "–"
         scores = f"{_num(r.get('p_enhanced'))} / {_num(r.get('p_baseline'))}"
+        true = ""
+        if sim:
+            tv = r.get("true_ceg")
+            tn = str(r.get("true_note") or "")
+            true = (f"<td title='{_esc(tn)}'>{_num(tv)}" + (f"<br><small>{_esc(tn)}</small>"
+                    if tn and str(r["row"]) == "model" else "") + "</td>")
+        be = _num(r.get("break_even_tasks"))
+        be_note = str(r.get("break_even_note") or "")
+        if be == "∞":
+            be = "never"
+        if be_note and str(r["row"]) == "model":
+            be += f"<br><small>{_esc(be_note)}</small>"
         body.append(
             f"<tr{cls}><td>{_esc(r['scaffold'])}</td><td>{_esc(r['family'])}</td>"
-            f"<td>{_esc(r['model'])}</td><td>{_esc(r['display'])}</td><td>{flags}</td>"
+            f"<td>{_esc(r['model'])}</td><td>{_esc(r['display'])}</td>"
+            f"<td>{_esc(format_model(r)) or '–'}</td>{true}<td>{flags}</td>"
             f"<td>{scores}</td><td>{_num(r.get('one_time_cost'))}</td>"
-            f"<td>{_num(r.get('inference_multiple'))}</td>"
-            f"<td>{_num(r.get('break_even_tasks'))}</td></tr>")
+            f"<td>{_num(r.get('inference_multiple'))}</td><td>{be}</td></tr>")
     return f"<table>{head}{''.join(body)}</table>"
 
 
-def scaling_figure(result: CEGResult) -> str:
+def scaling_figure(result: CEGResult, colors: dict[str, str] | None = None) -> str:
     """Figure-1 style: the baseline curve with fit and band; each scaffold's points moved
-    horizontally from their own compute to their compute-equivalent."""
+    horizontally from their own compute to their compute-equivalent. Only point estimates
+    are drawn at their C'; a bound row gets an open triangle at the bound (never a point
+    extrapolated past the curve)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
+    if not result.curves:
+        return "<p class='meta'>No baseline curve to draw: " + _esc(
+            "; ".join(result.notes) or "no family has baseline episodes") + "</p>"
     out = []
-    rows = result.rows.loc[result.rows["row"] == "model"]
+    rows = result.rows.loc[result.rows["row"] == "model"] if len(result.rows) else result.rows
+    colors = colors or {}
     for curve in result.curves:
-        fig, ax = plt.subplots(figsize=(8, 4.8))
+        fig, ax = plt.subplots(figsize=(9, 4.8))
         if curve.grid:
             grid = np.array(curve.grid)
             if curve.lo:
-                ax.fill_between(10**grid, curve.lo, curve.hi, color="0.85",
+                ax.fill_between(10**grid, curve.lo, curve.hi, color="0.88",
                                 label="baseline fit, 95% band")
             ax.plot(10**grid, curve.fit, color="0.3", lw=1.5, label=f"baseline fit ({curve.method})")
         ax.scatter(10 ** np.array(curve.x_points), curve.y_points, color="black", zorder=5,
                    label=f"baseline: {result.options.baseline}")
-        fam = rows.loc[rows["family"] == curve.family]
-        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        fam = rows.loc[rows["family"] == curve.family] if len(rows) else rows
+        handles: list[Any] = []
         for i, (scaffold, g) in enumerate(fam.groupby("scaffold")):
-            col = colors[i % len(colors)]
+            col = colors.get(str(scaffold), PALETTE[i % len(PALETTE)])
             x_own = g["train_flop"].astype(float).to_numpy()
-            ax.scatter(x_own, g["p_enhanced"], color=col, marker="o", facecolors="none",
-                       label=f"{scaffold} at its own compute")
-            eq = g.loc[np.isfinite(g["log10_c_equiv"].astype(float))]
-            if len(eq):
-                x_eq = 10 ** eq["log10_c_equiv"].astype(float).to_numpy()
-                ax.scatter(x_eq, eq["p_enhanced"], color=col, marker="D",
-                           label=f"{scaffold} at compute-equivalent")
-                for xo, xe, y in zip(eq["train_flop"], x_eq, eq["p_enhanced"], strict=True):
-                    ax.annotate("", xy=(xe, y), xytext=(float(xo), y),
-                                arrowprops={"arrowstyle": "->", "color": col, "lw": 0.8})
+            ax.scatter(x_own, g["p_enhanced"], color=col, marker="o", facecolors="none")
+            pt = g.loc[(g["bound"].astype(str) == "") & np.isfinite(g["ceg"].astype(float))]
+            x_eq = pt["train_flop"].astype(float).to_numpy() * pt["ceg"].astype(float).to_numpy()
+            ax.scatter(x_eq, pt["p_enhanced"], color=col, marker="D")
+            for xo, xe, y in zip(pt["train_flop"], x_eq, pt["p_enhanced"], strict=True):
+                ax.annotate("", xy=(xe, y), xytext=(float(xo), y),
+                            arrowprops={"arrowstyle": "->", "color": col, "lw": 0.8})
+            bd = g.loc[(g["bound"].astype(str) != "") & np.isfinite(g["ceg"].astype(float))]
+            for _, r in bd.iterrows():
+                xb = float(r["train_flop"]) * float(r["ceg"])
+                ax.scatter([xb], [r["p_enhanced"]], color=col,
+                           marker=">" if r["bound"] == "lower" else "<", facecolors="none")
+            handles.append(Line2D([], [], color=col, marker="D", ls="", label=str(scaffold)))
         ax.set_xscale("log")
         ax.set_xlabel("training compute (FLOP)")
         ax.set_ylabel("mean score")
@@ -141,13 +185,20 @@ def scaling_figure(result: CEGResult) -> str:
         if result.simulated:
             title += "  [SIMULATED]"
         ax.set_title(title, fontsize=11)
-        ax.legend(fontsize=8, loc="best")
+        base_handles, _ = ax.get_legend_handles_labels()
+        key = [Line2D([], [], color="0.4", marker="o", mfc="none", ls="", label="at own compute"),
+               Line2D([], [], color="0.4", marker="D", ls="", label="at compute-equivalent C'"),
+               Line2D([], [], color="0.4", marker=">", mfc="none", ls="",
+                      label="bound (> / <): C' beyond the range")]
+        ax.legend(handles=[*base_handles, *key, *handles], fontsize=8, loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
         ax.grid(alpha=0.3)
         out.append(_png(fig))
     return "".join(out)
 
 
-def pareto_figure(table: pd.DataFrame, result: CEGResult) -> str:
+def pareto_figure(table: pd.DataFrame, result: CEGResult,
+                  colors: dict[str, str] | None = None) -> str:
     """Accuracy vs inference FLOPs (and $) per task, per (model, scaffold), with the frontier."""
     import matplotlib
 
@@ -157,33 +208,39 @@ def pareto_figure(table: pd.DataFrame, result: CEGResult) -> str:
     axes_spec = [("inference_flop", "inference FLOPs per task (epoch-comparable)")]
     if "cost_usd" in table.columns and _positive(table["cost_usd"]):
         axes_spec.append(("cost_usd", "$ per task"))
+    if not len(table):
+        return "<p class='meta'>No scored episodes: no cost–accuracy frontier.</p>"
     if "inference_flop" not in table.columns or not _positive(table["inference_flop"]):
         return "<p>No inference FLOPs were logged: no cost–accuracy frontier.</p>"
     per = table.groupby(["family", "model", "scaffold"]).agg(
         score=("score", "mean"), inference_flop=("inference_flop", "mean"),
         **({"cost_usd": ("cost_usd", "mean")} if len(axes_spec) > 1 else {})).reset_index()
     fig, axs = plt.subplots(1, len(axes_spec), figsize=(6.5 * len(axes_spec), 4.6), squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = colors or {}
     for ax, (col, label) in zip(axs[0], axes_spec, strict=True):
         d = per.loc[per[col] > 0].sort_values(col)
         for i, (scaffold, g) in enumerate(d.groupby("scaffold")):
-            ax.scatter(g[col], g["score"], color=colors[i % len(colors)], label=scaffold)
-            for _, r in g.iterrows():
-                ax.annotate(str(r["model"]).split("/")[-1], (r[col], r["score"]), fontsize=7,
-                            xytext=(3, 3), textcoords="offset points")
+            ax.scatter(g[col], g["score"], color=colors.get(str(scaffold), PALETTE[i % len(PALETTE)]),
+                       label=scaffold, s=22)
         best, front = -1.0, []
         for _, r in d.iterrows():  # cheapest first: keep points that beat every cheaper one
             if r["score"] > best:
                 best = r["score"]
-                front.append((r[col], r["score"]))
+                front.append((r[col], r["score"], str(r["model"]).split("/")[-1]))
         if front:
-            fx, fy = zip(*front, strict=True)
+            fx, fy, _ = zip(*front, strict=True)
             ax.step(fx, fy, where="post", color="0.2", lw=1, ls="--", label="Pareto frontier")
+            # only the frontier is labelled, alternating above and below: labels never pile up
+            for j, (xv, yv, nm) in enumerate(front):
+                ax.annotate(nm, (xv, yv), fontsize=7, xytext=(4, 6 if j % 2 else -10),
+                            textcoords="offset points")
         ax.set_xscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel("mean score")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    handles, labels = axs[0][-1].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5),
+               frameon=False)
     fig.suptitle("cost–accuracy frontier" + ("  [SIMULATED]" if result.simulated else ""))
     return _png(fig)
 
@@ -195,6 +252,8 @@ def heatmap_figure(table: pd.DataFrame, max_tasks: int = 80) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if not len(table):
+        return "<p class='meta'>No scored episodes: no per-task picture.</p>"
     piv = table.pivot_table(index="task_id", columns=["scaffold", "model"], values="score",
                             aggfunc="mean")
     firsts = table.groupby("model")["train_flop"].first()
@@ -223,9 +282,11 @@ def heatmap_figure(table: pd.DataFrame, max_tasks: int = 80) -> str:
 def _frame_html(frame: pd.DataFrame | None) -> str:
     if frame is None or not len(frame):
         return ""
-    head = "".join(f"<th>{_esc(c)}</th>" for c in frame.columns)
-    rows = "".join("<tr>" + "".join(f"<td>{_num(v) if isinstance(v, float) else _esc(v)}</td>"
-                                    for v in r) + "</tr>" for r in frame.itertuples(index=False))
+    from ptebench.results.export import readable_column, readable_value
+
+    head = "".join(f"<th>{_esc(readable_column(str(c)))}</th>" for c in frame.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{_esc(readable_value(v))}</td>" for v in r) + "</tr>"
+                   for r in frame.itertuples(index=False))
     return f"<table><tr>{head}</tr>{rows}</table>"
 
 
@@ -306,10 +367,21 @@ def build_report(loaded: LoadedTable, result: CEGResult, title: str = "") -> str
         f"(resampling {', '.join(o.resample)}; seed {o.seed}) · inference FLOPs are "
         f"epoch-comparable (2·N·tokens) · {result.excluded_errors} error episode(s) excluded · "
         f"{len(loaded.table)} scored episodes</p>")
+    if loaded.excluded_errors:
+        from ptebench.records import FAILURE_CLASSES
+
+        by = " · ".join(f"{c} {loaded.failures.get(c, 0)}" for c in FAILURE_CLASSES)
+        parts.append(f"<p class='meta'>error episodes by failure class: {_esc(by)}</p>")
     parts.append("<h2>Compute-equivalent gain (Table-1 style)</h2>")
     parts.append(ceg_table_html(result))
     parts.append("<p class='meta'>CEG depends on scale: read it per model; the geometric mean "
-                 "is a labelled summary. '&gt; x' is a lower bound, '&lt; x' an upper bound.</p>")
+                 "is a labelled summary over point estimates only (bounds are counted, never "
+                 "averaged). '&gt; x' / '&lt; x' is the bound the data support: a baseline size "
+                 f"the enhanced score beats (or stays under) in ≥ {o.bound_level:.0%} of the "
+                 "bootstrap replicates; the fitted curve's extrapolation is its own column, "
+                 "a model-based guess, not a measurement. Break-even assumes a model trained "
+                 f"with C' costs (C'/C)^{o.inference_scaling:g} × the baseline per task"
+                 + (" (compute-optimal)" if o.inference_scaling == 0.5 else "") + ".</p>")
     parts.append("<ul class='meta'>" + "".join(
         f"<li><b>{_esc(k)}</b>: {_esc(v)}</li>" for k, v in FLAG_HELP.items()) + "</ul>")
     if len(result.combos):
@@ -318,13 +390,19 @@ def build_report(loaded: LoadedTable, result: CEGResult, title: str = "") -> str
     if result.safety is not None:
         parts.append("<h2>Safety-buffer view</h2>" + _frame_html(result.safety)
                      + _frame_html(result.crossings))
-    parts.append("<h2>Scaling</h2>" + scaling_figure(result))
-    parts.append("<h2>Cost and accuracy</h2>" + pareto_figure(loaded.table, result))
+    colors = scaffold_colors(loaded.table, o.baseline)
+    parts.append("<h2>Scaling</h2>" + scaling_figure(result, colors))
+    parts.append("<h2>Cost and accuracy</h2>" + pareto_figure(loaded.table, result, colors))
     parts.append("<h2>Per-task success</h2>" + heatmap_figure(loaded.table))
     run_dir = Path(loaded.source)
     if run_dir.is_dir() and (run_dir / "episodes.jsonl").exists():
         parts.append("<h2>Episodes: outcomes, reasons and transcripts</h2>" + episodes_html(run_dir))
-    notes = list(result.notes) + list(loaded.notes)
+    row_notes = []
+    if len(result.rows):
+        for _, r in result.rows.loc[(result.rows["note"].astype(str) != "")
+                                    & (result.rows["row"].astype(str) == "model")].iterrows():
+            row_notes.append(f"{r['scaffold']} on {r['model']}: {r['note']}")
+    notes = list(dict.fromkeys([*result.notes, *loaded.notes, *row_notes]))
     if notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>")
     parts.append("<h2>Run manifest</h2>")

@@ -25,6 +25,12 @@ def threshold_view(table: pd.DataFrame, baseline: str, task_pass: float = 0.10,
     for name, v in (("--task-pass", task_pass), ("--capability", capability)):
         if not 0.0 <= v <= 1.0:
             raise UserError(f"{name} must lie in [0, 1], got {v}")
+    if not len(table):  # nothing scored (e.g. every episode an error): empty views
+        return (pd.DataFrame(columns=["family", "model", "train_flop", "base_share", "base_met",
+                                      "best_scaffold", "best_share", "best_met",
+                                      "buffer_warning"]),
+                pd.DataFrame(columns=["family", "scaffold", "smallest_model_crossing",
+                                      "train_flop"]))
     per_task = table.groupby(["family", "model", "scaffold", "task_id"], sort=False).agg(
         rate=("score", "mean"), train_flop=("train_flop", "first"))
     per_task["passed"] = per_task["rate"] >= task_pass

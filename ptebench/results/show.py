@@ -142,6 +142,8 @@ def _call_md(t: Transcript, c: TranscriptCall, mc: ModelCall | None, shown: set[
         out.append(f"**call failed**: {c.error}")
     for k, ch in enumerate(c.choices):
         tag = "**reply**" if len(c.choices) == 1 else f"**reply {k + 1}/{len(c.choices)}**"
+        if ch.reasoning:
+            out.append(f"{tag} thinking:\n\n" + _fence(ch.reasoning))
         out.append(f"{tag} (finish: {ch.finish_reason or 'n/a'})\n\n"
                    + (_fence(ch.text) if ch.text else "*(no text)*"))
         for tc in ch.tool_calls:

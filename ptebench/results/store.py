@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,15 @@ from ptebench.results.transcript import TranscriptStore
 
 EPISODES = "episodes.jsonl"
 MANIFEST = "run.json"
+
+
+RESERVE = ".reserve"
+RESERVE_BYTES = 1 << 20
+"""Disk held back while a run writes, freed to record the manifest when the disk fills."""
+
+
+class ResultsWriteError(UserError):
+    """The run folder cannot be written (disk full, read-only, quota)."""
 
 
 class RunStore:
@@ -128,13 +138,47 @@ class RunStore:
         ids = self.finished_ids()
         if episode.spec.episode_id in ids:
             return False
-        if transcript is not None:
-            self.transcripts.put(transcript)
-        fh.write(episode.model_dump_json() + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+        start = fh.tell()
+        try:
+            if transcript is not None:
+                self.transcripts.put(transcript)
+            fh.write(episode.model_dump_json() + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        except (OSError, sqlite3.Error) as e:
+            self._undo_partial(start)
+            if isinstance(e, sqlite3.Error):  # the transcript's transaction was rolled back
+                where = self.transcripts.path
+                why = f"No space left on device ({e})" if "full" in str(e) else str(e)
+            else:
+                where, why = self.episodes_path, e.strerror or str(e)
+            raise ResultsWriteError(
+                f"cannot write {where}: {why}. The {len(ids)} episodes "
+                "recorded before are intact; free space and continue with --resume") from e
         ids.add(episode.spec.episode_id)
         return True
+
+    def _undo_partial(self, start: int) -> None:
+        """After a failed append: cut what reached the file, so no torn line is left."""
+        with contextlib.suppress(OSError):
+            self._fh.close()
+        self._fh = None
+        with contextlib.suppress(OSError), self.episodes_path.open("rb+") as f:
+            f.truncate(start)
+
+    def reserve(self, nbytes: int = RESERVE_BYTES) -> None:
+        """Hold ``nbytes`` of the results disk, so that the manifest can still be written
+        after the disk fills (``release_reserve`` frees it first)."""
+        with contextlib.suppress(OSError):
+            self.dir.mkdir(parents=True, exist_ok=True)
+            with (self.dir / RESERVE).open("wb") as f:
+                f.write(b"\0" * nbytes)
+                f.flush()
+                os.fsync(f.fileno())
+
+    def release_reserve(self) -> None:
+        with contextlib.suppress(OSError):
+            (self.dir / RESERVE).unlink()
 
     def close(self) -> None:
         if self._fh is not None:
@@ -147,7 +191,7 @@ class RunStore:
 COLUMNS = [
     "run_id", "episode_id", "model", "model_family", "train_flop", "simulated", "scaffold",
     "scaffold_name", "params_json", "task_family", "task_id", "epoch", "seed", "score", "status",
-    "reason", "score_reducer", "oracle_feedback", "oracle_calls", "sandbox", "calls", "steps", "prompt_tokens",
+    "reason", "failure", "score_reducer", "oracle_feedback", "oracle_calls", "sandbox", "calls", "steps", "prompt_tokens",
     "completion_tokens", "cached_prompt_tokens", "reasoning_tokens", "flops_epoch",
     "flops_physical", "cost_usd", "model_s", "sandbox_s", "wall_s", "started_at", "finished_at",
 ]
@@ -173,6 +217,7 @@ def episode_row(e: Episode) -> dict[str, Any]:
         "score": e.score.value if e.score is not None else None,
         "status": e.status,
         "reason": e.reason,
+        "failure": e.failure,
         "score_reducer": s.score_reducer,
         "oracle_feedback": e.oracle_feedback,
         "oracle_calls": e.oracle_calls,

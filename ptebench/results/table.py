@@ -50,6 +50,8 @@ class LoadedTable:
     notes: list[str] = field(default_factory=list)
     manifest: dict[str, Any] | None = None
     """run.json of a ptebench run directory, when the input was one."""
+    failures: dict[str, int] = field(default_factory=dict)
+    """Error episodes by failure class (model, sandbox, task, harness), for a run directory."""
 
 
 def _bool_column(values: pd.Series, name: str, source: str) -> pd.Series:
@@ -64,6 +66,13 @@ def _bool_column(values: pd.Series, name: str, source: str) -> pd.Series:
     return text.map(mapping).astype(bool)
 
 
+def _key(v: object) -> str:
+    """A key value as the user wrote it: epoch 0.0 → '0'."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
 def _first(mask: object) -> int | None:
     """Position of the first True in a boolean Series/array, or None."""
     hits = np.flatnonzero(np.asarray(mask, dtype=bool))
@@ -75,7 +84,8 @@ def validate_table(df: pd.DataFrame, source: str = "table") -> pd.DataFrame:
 
     Raises:
         TableError: a required column is missing, a value has the wrong type, a score lies
-            outside [0, 1], a train_flop is not positive, or a model has two train_flops.
+            outside [0, 1], a train_flop is not finite and positive, a model has two
+            train_flops, or a (family, model, scaffold, task_id, epoch) repeats.
     """
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
@@ -102,6 +112,13 @@ def validate_table(df: pd.DataFrame, source: str = "table") -> pd.DataFrame:
         raise TableError(
             f"{source}: column 'score' must lie in [0, 1], row {row} has {score.iloc[row]}"
         )
+    bad_flop = np.flatnonzero(~np.isfinite(out["train_flop"].to_numpy(float)))
+    if len(bad_flop):
+        shown = ", ".join(f"{int(i)} ({out['model'].iloc[int(i)]}: "
+                          f"{out['train_flop'].iloc[int(i)]})" for i in bad_flop[:5])
+        more = f" and {len(bad_flop) - 5} more" if len(bad_flop) > 5 else ""
+        raise TableError(f"{source}: column 'train_flop' must be a finite number; "
+                         f"{len(bad_flop)} row(s) are not: {shown}{more}")
     if (row := _first(out["train_flop"] <= 0)) is not None:
         raise TableError(f"{source}: column 'train_flop' must be > 0, row {row} has "
                          f"{out['train_flop'].iloc[row]}")
@@ -109,6 +126,20 @@ def validate_table(df: pd.DataFrame, source: str = "table") -> pd.DataFrame:
     many = [str(k) for k in flops.index[np.asarray(flops > 1, dtype=bool)]]
     if many:
         raise TableError(f"{source}: model (family, name) {many[0]} has more than one train_flop")
+    if "epoch" in out.columns and _first(out["epoch"].isna()) is None:
+        keys = ["family", "model", "scaffold", "task_id", "epoch"]
+        dup = out.duplicated(keys, keep=False).to_numpy()
+        if dup.any():
+            first_rows = np.flatnonzero(dup)
+            groups = out.loc[dup].groupby(keys, sort=False).groups
+            shown = "; ".join(
+                f"rows {', '.join(str(int(i)) for i in list(idx)[:4])} are "
+                f"({', '.join(_key(v) for v in k)})"
+                for k, idx in list(groups.items())[:3])
+            raise TableError(
+                f"{source}: {len(first_rows)} rows repeat a (family, model, scaffold, task_id, "
+                f"epoch) — each episode must appear once ({shown}); drop the duplicates or "
+                "give distinct epochs")
     for col in OPTIONAL_BOOL:
         if col in out.columns:
             out[col] = _bool_column(pd.Series(out[col]), col, source)
@@ -225,15 +256,27 @@ def _components(scaffold_name: str, params_json: object) -> str:
     return f"{scaffold_name}+{inner}" if isinstance(inner, str) and inner else ""
 
 
-def load_input(path: str | Path) -> LoadedTable:
-    """Read a run directory, a CSV or a Parquet file into a validated contract table.
+def load_input(path: str | Path, cards: Path | None = None,
+               scorer: str | None = None) -> LoadedTable:
+    """Read a run directory, a CSV or a Parquet file, or a folder of Inspect AI ``.eval`` logs
+    (``ptebench.results.inspect_logs``) into a validated contract table.
+
+    ``cards`` (a model-card file) and ``scorer`` (a score name) apply to Inspect logs only.
 
     Raises:
         TableError: the path does not exist, has an unknown format, or fails validation.
+        UserError: ``cards`` or ``scorer`` given for an input that is not Inspect logs.
     """
     p = Path(path)
     if not p.exists():
         raise TableError(f"{p}: no such file or run directory")
+    from ptebench.results import inspect_logs
+
+    if inspect_logs.is_inspect_source(p):
+        return inspect_logs.load_logs(p, cards=cards, scorer=scorer)
+    if cards is not None or scorer is not None:
+        raise UserError(f"{p}: --cards and --scorer apply to Inspect logs; a ptebench run or a "
+                        "table carries its own train_flop and score")
     if p.is_dir():
         return _load_run_dir(p)
     suffix = p.suffix.lower()
@@ -258,7 +301,8 @@ def load_input(path: str | Path) -> LoadedTable:
 
 def _load_run_dir(p: Path) -> LoadedTable:
     if not (p / "episodes.jsonl").exists():
-        raise TableError(f"{p}: a run directory must contain episodes.jsonl")
+        raise TableError(f"{p}: neither a ptebench run (no episodes.jsonl) nor a folder of "
+                         "Inspect logs (no .eval files)")
     try:
         from ptebench.results import store
     except ImportError as e:
@@ -275,7 +319,9 @@ def _load_run_dir(p: Path) -> LoadedTable:
     manifest = None
     if (p / "run.json").exists():
         manifest = json.loads((p / "run.json").read_text())
-    return LoadedTable(validate_table(table, str(p)), str(p), n_err, notes, manifest)
+    errors = episodes.loc[episodes["status"] == "error", "failure"].fillna("harness")
+    failures = {str(k): int(v) for k, v in errors.value_counts().items()}
+    return LoadedTable(validate_table(table, str(p)), str(p), n_err, notes, manifest, failures)
 
 
 def epoch_index(table: pd.DataFrame) -> np.ndarray:

@@ -19,6 +19,7 @@ Every error names the file, the field and what is accepted; no traceback for use
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +32,12 @@ from ptebench.errors import ConfigError
 from ptebench.models.base import ModelConfig
 from ptebench.models.catalog import default_catalog
 from ptebench.records import Limits
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+MAX_EPISODES = 200_000
+"""Default cap on the planned episodes of one run (``max_episodes`` raises it)."""
+MAX_COUNT = 10_000
+"""Default cap on a scaffold's integer parameters (``max_count`` raises it)."""
 
 
 class _Strict(BaseModel):
@@ -74,7 +81,7 @@ class TaskEntry(_Strict):
     """A METR Task Standard family folder."""
     harbor: HarborRef | None = None
     """Harbor (Terminal-Bench 2) task folder(s)."""
-    limit: int | None = None
+    limit: int | None = Field(default=None, ge=1)
     """At most this many instances."""
     ids: list[str] | None = None
     """Only these instance ids."""
@@ -114,8 +121,9 @@ class RaySettings(_Strict):
 class Experiment(_Strict):
     """A scaffold × model × task matrix and how to run it."""
 
-    name: str
-    """Name of the experiment (and default run folder name)."""
+    name: str = Field(pattern=NAME_PATTERN, max_length=200)
+    """Name of the experiment (and default run folder name, so a plain name: letters,
+    digits, ``.``, ``_``, ``-``; no path)."""
     out: str | None = None
     """Run folder (default runs/<name>); `--out` overrides."""
     models: list[str | dict[str, JsonValue]] = Field(min_length=1)
@@ -147,6 +155,15 @@ class Experiment(_Strict):
     """Settings of the ray executor."""
     cache: bool = False
     """Reuse model responses for identical requests (reproducible re-runs)."""
+    max_episodes: int = Field(default=MAX_EPISODES, ge=1)
+    """Refuse a plan of more episodes (models × scaffolds × instances × epochs) at load time;
+    raise it to run a bigger matrix."""
+    max_count: int = Field(default=MAX_COUNT, ge=1)
+    """Largest integer a scaffold parameter may take (n, iterations, max_steps, ...;
+    ``*_tokens`` parameters may take up to 1000 × this); raise it for a bigger search."""
+    spend_cap_usd: float | None = Field(default=None, gt=0)
+    """Run-level spend cap in dollars: once the run has spent this much, no new episode
+    starts (those in flight finish), and the run says so. Needs priced models."""
 
     def model_configs(self) -> list[ModelConfig]:
         return [resolve_model(m, i) for i, m in enumerate(self.models)]
@@ -263,7 +280,13 @@ def check_names(exp: Experiment) -> None:
             raise ConfigError(f"tasks[{i}].metr.path: no such folder {t.metr.path!r}")
         elif t.harbor is not None and not Path(t.harbor.path).exists():
             raise ConfigError(f"tasks[{i}].harbor.path: no such folder {t.harbor.path!r}")
-    _known("sandbox", exp.sandbox, "sandbox")
+    for i, s in enumerate(exp.scaffold_entries()):
+        for k, v in s.params.items():
+            cap = exp.max_count * (1000 if k.endswith("_tokens") else 1)
+            if isinstance(v, int | float) and not isinstance(v, bool) and v > cap:
+                raise ConfigError(f"scaffolds[{i}].params.{k}: {v} is above the maximum {cap} "
+                                  "(set max_count in the experiment to allow more)")
+    check_sandbox_options(exp)
     labels = [s.label for s in exp.scaffold_entries()]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"scaffolds: two entries report under the same label {labels}; give each a `label`")
@@ -272,6 +295,24 @@ def check_names(exp: Experiment) -> None:
     ids = [m.id for m in exp.model_configs()]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"models: duplicate ids {ids}; give each model a distinct `id`")
+
+
+def check_sandbox_options(exp: Experiment) -> None:
+    """The sandbox backend exists and accepts ``sandbox_options`` (names and values), now."""
+    cls = _known("sandbox", exp.sandbox, "sandbox")
+    params = inspect.signature(cls).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(exp.sandbox_options) - set(params))
+        if unknown:
+            raise ConfigError(f"sandbox_options: unknown option(s) {', '.join(unknown)} for the "
+                              f"{exp.sandbox} sandbox; accepted: {', '.join(params) or 'none'}")
+    try:
+        made = cls(**exp.sandbox_options)  # providers connect lazily: this only validates
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"sandbox_options: {e}") from e
+    del made
 
 
 def _known(kind: registry.Kind, name: str, field: str) -> Any:

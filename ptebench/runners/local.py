@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import platform
 import signal
 import socket
@@ -31,10 +32,21 @@ from ptebench.models.base import EpisodeBinding, Model, ModelConfig
 from ptebench.models.catalog import ModelCard, default_catalog
 from ptebench.models.meter import LimitReached, MeteredModel, Trace, warn_missing_card
 from ptebench.models.transcript import Transcript
-from ptebench.records import CatalogEntry, Episode, EpisodeSpec, Limits, RunManifest, Score, Totals
+from ptebench.records import (
+    CatalogEntry,
+    Episode,
+    EpisodeSpec,
+    FailureClass,
+    Limits,
+    RunManifest,
+    Score,
+    Totals,
+)
 from ptebench.results.store import RunStore
 from ptebench.runners.config import Experiment
-from ptebench.runners.plan import PlannedTask, open_tasks, plan
+from ptebench.runners.failures import FailureSummary, Phase, classify
+from ptebench.runners.plan import PlannedTask, check_plan, open_tasks, plan
+from ptebench.runners.resume import check_labels, check_resume, extension_record
 from ptebench.sandbox.base import (
     DEFAULT_OUTPUT_LIMIT,
     ExecResult,
@@ -74,14 +86,23 @@ class Progress:
     limit: int = 0
     error: int = 0
     tokens: int = 0
-    flops: float = 0.0
+    flops: float | None = 0.0
+    """Epoch-comparable FLOPs so far; None once an episode's are unknown (no model card)."""
+    cost_usd: float = 0.0
+    """Dollars spent so far (calls without prices count 0; plan-time checks refuse a spend
+    cap on such models)."""
+    failures: FailureSummary = field(default_factory=FailureSummary)
+    """Errored episodes of this session by failure class, with reasons."""
     listeners: list[Callable[[Progress], None]] = field(default_factory=list)
 
     def add(self, e: Episode) -> None:
         self.done += 1
         setattr(self, e.status, getattr(self, e.status) + 1)
         self.tokens += e.totals.prompt_tokens + e.totals.completion_tokens
-        self.flops += e.totals.flops_epoch or 0.0
+        f = e.totals.flops_epoch
+        self.flops = None if self.flops is None or f is None else self.flops + f
+        self.cost_usd += e.totals.cost_usd or 0.0
+        self.failures.add(e)
         for f in self.listeners:
             f(self)
 
@@ -92,6 +113,8 @@ class RunResult:
     manifest: RunManifest
     progress: Progress
     interrupted: bool = False
+    stop_reason: str | None = None
+    """Why scheduling stopped before the plan was done (the run-level spend cap)."""
 
 
 def run_model_configs(exp: Experiment, run_dir: Path) -> list[ModelConfig]:
@@ -160,8 +183,10 @@ class Executor:
     name = "local"
 
     def __init__(self, exp: Experiment, out: Path, raw_config: dict[str, Any] | None = None,
-                 config_path: str | None = None) -> None:
+                 config_path: str | None = None, extend: bool = False) -> None:
         self.exp = exp
+        self.extend = extend
+        self.stop_reason: str | None = None
         self.store = RunStore(out)
         self.raw = raw_config if raw_config is not None else exp.model_dump(mode="json")
         self.config_path = config_path
@@ -170,9 +195,15 @@ class Executor:
     def _manifest(self, resume: bool, planned: int, models: _ModelPool) -> RunManifest:
         old = self.store.read_manifest()
         if old is not None and resume:
+            resolved = self.exp.model_dump(mode="json")
+            changes = check_resume(old, resolved, self.extend)
+            extensions = list(old.extensions)
+            if changes:
+                extensions.append(extension_record(self.raw, resolved, changes))
             return old.model_copy(update={
                 "status": "running", "finished_at": None, "sessions": old.sessions + 1,
-                "planned_episodes": planned, "executor": self.name,
+                "planned_episodes": planned, "extensions": extensions, "stop_reason": None,
+                "executor": self.name,
             })
         return RunManifest(
             run_id=uuid.uuid4().hex[:12],
@@ -191,6 +222,10 @@ class Executor:
         )
 
     async def run(self, resume: bool = False) -> RunResult:
+        with RunLock(self.store.dir):
+            return await self._run_locked(resume)
+
+    async def _run_locked(self, resume: bool) -> RunResult:
         if self.store.exists() and not resume:
             raise UserError(
                 f"{self.store.dir} already holds a run; pass --resume to continue it, "
@@ -198,19 +233,25 @@ class Executor:
             )
         tasks = open_tasks(self.exp)
         specs = plan(self.exp, tasks)
-        models = _ModelPool(run_model_configs(self.exp, self.store.dir))
-        manifest = self._manifest(resume, len(specs), models)
-        self.store.write_manifest(manifest)
-        self.store.open()
-        done = self.store.finished_ids()
-        todo = [s for s in specs if s.episode_id not in done]
-        self.progress.total = len(specs)
-        self.progress.skipped = len(specs) - len(todo)
+        check_plan(self.exp, tasks)
+        if resume and self.store.exists():
+            check_labels([e.spec for e in self.store.iter_episodes()], specs)
         provider = self._provider()
-        by_family = {t.name: t for t in tasks}
+        models = _ModelPool(run_model_configs(self.exp, self.store.dir))
+        previous = self.store.read_manifest() if resume else None
+        manifest = self._manifest(resume, len(specs), models)
+        self.store.reserve()
+        self.store.write_manifest(manifest)
+        appended_before = self.progress.done
         interrupted = False
         status = "finished"
         try:
+            self.store.open()
+            done = self.store.finished_ids()
+            todo = [s for s in specs if s.episode_id not in done]
+            self.progress.total = len(specs)
+            self.progress.skipped = len(specs) - len(todo)
+            by_family = {t.name: t for t in tasks}
             await self._run_all(todo, by_family, models, provider, manifest.run_id)
         except asyncio.CancelledError:
             interrupted, status = True, "interrupted"
@@ -223,9 +264,16 @@ class Executor:
             with contextlib.suppress(Exception):
                 await asyncio.shield(provider.aclose())
             await models.aclose()
-            manifest = manifest.model_copy(update={"status": status, "finished_at": now()})
+            self.store.release_reserve()  # room for the manifest even on a full disk
+            if self.stop_reason is not None and status == "finished":
+                status = "interrupted"
+            if status == "failed" and previous is not None and self.progress.done == appended_before:
+                manifest = previous  # a resume that ran nothing leaves the record as it was
+            else:
+                manifest = manifest.model_copy(update={"status": status, "finished_at": now(),
+                                                       "stop_reason": self.stop_reason})
             self.store.write_manifest(manifest)
-        return RunResult(self.store.dir, manifest, self.progress, interrupted)
+        return RunResult(self.store.dir, manifest, self.progress, interrupted, self.stop_reason)
 
     def _provider(self) -> SandboxProvider:
         return registry.get("sandbox", self.exp.sandbox)(**self.exp.sandbox_options)
@@ -236,8 +284,20 @@ class Executor:
         for s in todo:
             queue.put_nowait(s)
 
+        cap = self.exp.spend_cap_usd
+        # the cap covers the whole run: what earlier sessions of a resumed run spent counts
+        before = sum(e.totals.cost_usd or 0.0 for e in self.store.iter_episodes()) if cap else 0.0
+
         async def worker() -> None:
             while True:
+                spent = before + self.progress.cost_usd
+                if cap is not None and spent >= cap:
+                    if self.stop_reason is None:
+                        self.stop_reason = (
+                            f"spend cap reached: ${spent:.6g} spent of "
+                            f"spend_cap_usd ${cap:g}; {queue.qsize()} episode(s) not started "
+                            "(raise the cap and --resume to run them)")
+                    return
                 try:
                     spec = queue.get_nowait()
                 except asyncio.QueueEmpty:
@@ -255,6 +315,44 @@ class Executor:
             for w in workers:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+
+
+class RunLock:
+    """An exclusive lock on a run folder (``.lock``, flock) for one ``run`` / ``--resume``.
+
+    Two processes on one ``--out`` duplicated episodes (two run ids in one file); the
+    second now stops at once with a clear message. The kernel drops the lock when the
+    holder dies, so a killed run never leaves a stale lock.
+
+    Raises:
+        UserError: another process holds the folder.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / ".lock"
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise UserError(f"{self.path.parent} is in use by another ptebench run (pid "
+                            f"{holder}); wait for it to finish or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # releases the flock
+            self._fd = None
 
 
 def episode_limits(exp: Experiment, family: Any, limits_override: Limits | None) -> Limits:
@@ -326,11 +424,35 @@ class LazySandbox:
     async def restore(self, snapshot_id: str) -> Sandbox:
         return await (await self.get()).restore(snapshot_id)
 
+    async def discard_snapshot(self, snapshot_id: str) -> None:
+        discard: Any = getattr(self._box, "discard_snapshot", None)
+        if discard is not None:
+            await discard(snapshot_id)
+
+    async def stop_agent(self) -> None:
+        """Kill the agent's processes (see DockerSandbox.stop_agent), if a sandbox was
+        acquired and its backend can."""
+        stop: Any = getattr(self._box, "stop_agent", None)
+        if stop is not None:
+            await stop()
+
     async def close(self) -> None:
         await self._stack.aclose()
 
     def profile(self) -> dict[str, object]:
         return dict(self._box.profile()) if self._box is not None else {}
+
+
+async def stop_agent(lazy: LazySandbox | None, family: Any, instance: Any) -> None:
+    """Before scoring: kill every process the agent left running, unless the task's point
+    is a process that survives the episode (``stop_agent_before_scoring`` says so). A
+    sandbox that cannot be stopped raises SandboxError: the episode is an infrastructure
+    error, never a score."""
+    if lazy is None or not lazy.acquired:
+        return
+    wants: Any = getattr(family, "stop_agent_before_scoring", None)
+    if wants is None or wants(instance):
+        await lazy.stop_agent()
 
 
 async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
@@ -350,7 +472,9 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
         episode_id=spec.episode_id, seed=spec.seed, task_family=spec.task_family,
         task_id=spec.task_id, hidden=instance.reference.model_dump(mode="json"),
     )
-    metered = MeteredModel(spec.model, models.for_episode(spec, binding), card, trace, limits)
+    native = cfg.native_tools if cfg.native_tools is not None else bool(card and card.native_tools)
+    metered = MeteredModel(spec.model, models.for_episode(spec, binding), card, trace, limits,
+                           native_tools=native and not cfg.completion)
     scaffold_cls = registry.get("scaffold", spec.scaffold)
     params = scaffold_cls.Params.model_validate(spec.scaffold_params)
     oracle_on = bool(getattr(params, "oracle_feedback", False))
@@ -364,6 +488,8 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
     ctx: EpisodeContext | None = None
     tb: str | None = None
     labels = {"ptebench.run": run_id, "ptebench.episode": spec.episode_id}
+    failure: FailureClass | None = None
+    phase: Phase = "setup"
     try:
         sb_spec = family.sandbox_spec(instance)
         if sb_spec is not None and sb_spec.network == "full" and not exp.allow_full_internet:
@@ -384,6 +510,7 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
 
                 stack.callback(_record)  # runs first on exit, error or not
             await family.setup(sandbox, instance)
+            phase = "scaffold"
             env = Environment(sandbox, list(instance.tools), limits, trace)
             if oracle_on:
                 async def _oracle(candidate: str | None) -> float | None:
@@ -401,17 +528,21 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
                     status, reason, submission = "limit", f"wall_s limit reached ({limits.wall_s}s)", ctx.best
                 else:
                     raise
+            await stop_agent(lazy, family, instance)
+            phase = "score"
             try:
                 score = await family.score(sandbox, instance, submission)
             except Exception as e:  # a broken scorer is this episode's error, not the run's
                 status, reason = "error", f"scoring failed: {type(e).__name__}: {e}"
                 tb = traceback.format_exc()
+                failure = classify(e, "score")
 
     except asyncio.CancelledError:
         raise
     except Exception as e:
         status, reason = "error", f"{type(e).__name__}: {e}"
         tb = traceback.format_exc()
+        failure = classify(e, phase)
         log.debug("episode %s failed", spec.episode_id, exc_info=True)
     wall = time.monotonic() - t0
     transcript = trace.transcript.finish(spec.episode_id, submission, score,
@@ -432,6 +563,7 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
         score=score,
         status=status,  # type: ignore[arg-type]
         reason=reason,
+        failure=failure,
         totals=Totals.of(trace.calls, trace.steps, wall),
         metrics=dict(ctx.metrics) if ctx else {},
         started_at=started,
@@ -444,7 +576,8 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
 
 def run_experiment(exp: Experiment, out: Path, resume: bool = False, raw: dict[str, Any] | None = None,
                    config_path: str | None = None,
-                   on_progress: Callable[[Progress], None] | None = None) -> RunResult:
+                   on_progress: Callable[[Progress], None] | None = None,
+                   extend: bool = False) -> RunResult:
     """Run an experiment to completion (or interruption) in a fresh event loop.
 
     SIGTERM is turned into a clean stop like Ctrl-C: finished episodes stay on disk, the
@@ -453,9 +586,9 @@ def run_experiment(exp: Experiment, out: Path, resume: bool = False, raw: dict[s
     if exp.executor == "ray":
         from ptebench.runners.ray import RayExecutor
 
-        executor: Executor = RayExecutor(exp, out, raw, config_path)
+        executor: Executor = RayExecutor(exp, out, raw, config_path, extend)
     else:
-        executor = Executor(exp, out, raw, config_path)
+        executor = Executor(exp, out, raw, config_path, extend)
     if on_progress is not None:
         executor.progress.listeners.append(on_progress)
 

@@ -58,6 +58,11 @@ def open_tasks(exp: Experiment) -> list[PlannedTask]:
         opts = TaskOptions(
             limit=entry.limit, ids=entry.ids, seed=entry.seed, split=entry.split, options=entry.options
         )
+        accepted: Any = getattr(family, "accepted_options", None)
+        unknown = sorted(set(entry.options) - set(accepted)) if accepted is not None else []
+        if unknown and accepted is not None:
+            raise ConfigError(f"tasks[{i}].options: unknown option(s) {', '.join(unknown)} for "
+                              f"{family.name!r}; accepted: {', '.join(sorted(accepted)) or 'none'}")
         try:
             instances = family.instances(opts)
         except ConfigError as e:
@@ -109,6 +114,12 @@ def plan(exp: Experiment, tasks: list[PlannedTask]) -> list[EpisodeSpec]:
     scaffolds = [(s, resolved_params(s)) for s in exp.scaffold_entries()]
     models = exp.model_configs()
     per_task = [task_epochs(exp, pt, i) for i, pt in enumerate(tasks)]
+    total = len(models) * len(scaffolds) * sum(
+        n * len(pt.instances) for pt, (n, _) in zip(tasks, per_task, strict=True))
+    if total > exp.max_episodes:  # counted before a single record is made
+        raise ConfigError(f"the plan has {total:,} episodes, more than max_episodes "
+                          f"({exp.max_episodes:,}); lower epochs or limits, or raise "
+                          "max_episodes in the experiment")
     for epoch in range(max((n for n, _ in per_task), default=0)):
         for pt, (n_epochs, reducer) in zip(tasks, per_task, strict=True):
             if epoch >= n_epochs:
@@ -133,3 +144,51 @@ def plan(exp: Experiment, tasks: list[PlannedTask]) -> list[EpisodeSpec]:
                             )
                         )
     return specs
+
+
+def check_plan(exp: Experiment, tasks: list[PlannedTask]) -> None:
+    """Refuse, before any episode starts, what would fail or mislead at run time: a task the
+    chosen sandbox backend cannot set up, and a dollar budget (``limits.cost_usd``,
+    ``spend_cap_usd``) on a model whose card has no prices (its spend would read as $0).
+
+    Raises:
+        ConfigError: naming the task or model and the fix.
+    """
+    for pt in tasks:
+        problem_of = getattr(pt.family, "backend_problem", None)
+        if problem_of is None:
+            continue
+        for inst in pt.instances.values():
+            problem = problem_of(exp.sandbox, inst)
+            if problem is not None:
+                raise ConfigError(f"sandbox {exp.sandbox!r}: {problem}")
+    priced = _cost_budgets(exp, tasks)
+    if not priced:
+        return
+    from ptebench.models.catalog import default_catalog
+
+    cat = default_catalog()
+    for m in exp.model_configs():
+        card = cat.get(m.card) if m.card else None
+        if card is None or card.price_input_per_mtok is None or card.price_output_per_mtok is None:
+            raise ConfigError(
+                f"{' and '.join(priced)}: model {m.id!r} has no prices (no catalog card with "
+                "price_input_per_mtok and price_output_per_mtok), so its spend cannot be "
+                "metered and the budget would never stop it. Give it a `card` with prices (a shipped "
+                "card, or your own in a PTEBENCH_CARDS file), or drop "
+                "the dollar budget")
+
+
+def _cost_budgets(exp: Experiment, tasks: list[PlannedTask]) -> list[str]:
+    """The dollar budgets this run would enforce."""
+    found: list[str] = []
+    if exp.spend_cap_usd is not None:
+        found.append("spend_cap_usd")
+    family_cost = any(
+        getattr(getattr(pt.family, "default_limits", None), "cost_usd", None) is not None
+        or any(i.limits is not None and i.limits.cost_usd is not None
+               for i in pt.instances.values())
+        for pt in tasks)
+    if exp.limits.cost_usd is not None or family_cost:
+        found.append("limits.cost_usd")
+    return found

@@ -19,13 +19,42 @@ DEFAULT_OUTPUT_LIMIT = 1 << 20
 """Default cap on captured stdout/stderr per exec (bytes); the original size is kept."""
 
 
+SCRIPT_CHUNK = 30_000
+"""Characters per environment variable carrying a shell script (≤ 4 bytes each: under the
+kernel's 128 KiB cap on one argument or environment string)."""
+SCRIPT_VAR = "PTEBENCH_SCRIPT_"
+
+
+def shell_argv(argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """``bash -c SCRIPT ...`` rewritten so that SCRIPT is not on the command line.
+
+    ``/proc/<pid>/cmdline`` is readable by every process of the sandbox (another user's
+    setup or check script would leak to the agent), and one argument is capped at 128 KiB
+    (longer commands failed with E2BIG). The script travels instead in environment variables
+    — ``/proc/<pid>/environ`` is readable only by the process's own uid — split into chunks
+    under the cap (so scripts up to the ~2 MB total of arguments and environment run), and
+    the variables are unset before the script runs, so its children do not inherit them.
+    Other argv lists are returned unchanged. Returns (argv, extra environment).
+    """
+    if len(argv) < 3 or argv[0] not in ("bash", "/bin/bash") or argv[1] != "-c":
+        return argv, {}
+    script = argv[2]
+    parts = [script[i : i + SCRIPT_CHUNK] for i in range(0, len(script), SCRIPT_CHUNK)] or [""]
+    names = [f"{SCRIPT_VAR}{i}" for i in range(len(parts))]
+    joined = "".join(f"${{{n}}}" for n in names)
+    unset = " ".join(names)
+    wrapper = (f'__ptebench_s="{joined}"; unset {unset}; '
+               """eval "unset __ptebench_s;"$'\\n'"$__ptebench_s\"""")
+    return [argv[0], "-c", wrapper, *argv[3:]], dict(zip(names, parts, strict=True))
+
+
 class Resources(Record):
     """Resource limits of a sandbox."""
 
-    cpus: float = 1.0
-    memory_mb: int = 1024
-    pids: int = 256
-    disk_mb: int = 512
+    cpus: float = Field(default=1.0, gt=0, le=256)
+    memory_mb: int = Field(default=1024, ge=16, le=1 << 20)
+    pids: int = Field(default=256, ge=8, le=1 << 20)
+    disk_mb: int = Field(default=512, ge=1, le=1 << 20)
 
 
 class Healthcheck(Record):

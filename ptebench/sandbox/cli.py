@@ -52,8 +52,8 @@ def cleanup(
 def list_sandboxes() -> None:
     """Show ptebench containers (running or not) with their run and episode."""
     from ptebench.sandbox import engine
-    from ptebench.sandbox.pool import LABEL_OWNER
-    from ptebench.sandbox.profile import LABEL_EPISODE, LABEL_KIND, LABEL_POOL, LABEL_RUN
+    from ptebench.sandbox.pool import LABEL_OWNER, episode_of
+    from ptebench.sandbox.profile import LABEL_KIND, LABEL_RUN
 
     c = engine.client()
     t = Table("name", "status", "run", "episode", "image", "owner")
@@ -63,10 +63,10 @@ def list_sandboxes() -> None:
     for ct in found:
         a = ct.attrs
         lab = a.get("Labels") or {}
-        ep = lab.get(LABEL_EPISODE) or ("(warm pool)" if lab.get(LABEL_POOL) else "")
+        name = (a.get("Names") or ["?"])[0].lstrip("/")
+        ep = episode_of(name, lab)
         if lab.get(LABEL_KIND) == "service":
             ep = f"{ep} (service {lab.get('ptebench.service', '?')})".strip()
-        name = (a.get("Names") or ["?"])[0].lstrip("/")
         t.add_row(name, a.get("Status", ""), lab.get(LABEL_RUN, ""), ep, a.get("Image", ""),
                   lab.get(LABEL_OWNER, ""))
     imgs = c.images.list(filters={"label": f"{LABEL_KIND}=snapshot"})

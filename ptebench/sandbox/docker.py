@@ -25,17 +25,37 @@ import uuid
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
-from ptebench.errors import SandboxError
+from ptebench.errors import ConfigError, SandboxError
 from ptebench.registry import register
 from ptebench.sandbox import engine
-from ptebench.sandbox.base import DEFAULT_OUTPUT_LIMIT, ExecResult, Resources, SandboxSpec
+from ptebench.sandbox.base import (
+    DEFAULT_OUTPUT_LIMIT,
+    ExecResult,
+    Resources,
+    SandboxSpec,
+    shell_argv,
+)
 from ptebench.sandbox.execd import ExecClient, to_raw
 from ptebench.sandbox.pool import LABEL_OWNER, Started, WarmPool, check_engine, remove
-from ptebench.sandbox.profile import LABEL_EPISODE, LABEL_KIND, LABEL_RUN, describe, network_kind
+from ptebench.sandbox.profile import (
+    LABEL_EPISODE,
+    LABEL_KIND,
+    LABEL_RUN,
+    SHM_PATH,
+    describe,
+    network_kind,
+)
+from ptebench.sandbox.snapstore import SnapshotStore
 
 T = TypeVar("T")
+
+_KILLALL = ('n=0; while kill -9 -1 2>/dev/null; do n=$((n+1)); '
+            '[ "$n" -ge 2000 ] && break; done; echo "$n"')
+"""Kill every process this uid may signal but the shell itself and init, until none is left
+(bash builtins only: runs where fork fails)."""
 
 
 async def _blocking(fn: Callable[..., T], *args: Any) -> T:
@@ -53,8 +73,8 @@ def _labels(labels: dict[str, str]) -> dict[str, str]:
 class _Snapshot:
     spec: SandboxSpec
     labels: dict[str, str]
-    workdir_tar: bytes
-    tmpfs_tars: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
+    workdir_tar: Path
+    tmpfs_tars: dict[str, list[tuple[str, Path]]] = field(default_factory=dict)
     image: str | None = None
 
 
@@ -77,7 +97,8 @@ class DockerSandbox:
         return str(self.container.id)
 
     def profile(self) -> dict[str, object]:
-        out = describe(self._s.kwargs, self.container.attrs, self._provider.engine_facts)
+        out = describe(self._s.kwargs, self.container.attrs, self._provider.engine_facts,
+                       self.spec.user)
         out["labels"] = dict(self.labels)
         out["container"] = self.container.name
         kind = network_kind(self.spec)
@@ -175,6 +196,7 @@ class DockerSandbox:
         argv = ["bash", "-c", cmd] if isinstance(cmd, str) else list(cmd)
         if not argv:
             raise ValueError("exec needs a command")
+        argv, script_env = shell_argv(argv)  # the script in env, not in /proc/<pid>/cmdline
         marker = uuid.uuid4().hex
         run_as = user or self.spec.user
         base = argv
@@ -183,7 +205,9 @@ class DockerSandbox:
             # the marker sweep below catches processes that left the group (setsid, daemons).
             argv = ["timeout", "-s", "KILL", f"{max(timeout, 0.001):.3f}", *argv]
         data = input.encode() if isinstance(input, str) else input
-        exec_env = {**(env or {}), engine.EXEC_MARKER: marker}
+        home = self._s.image.homes.get(run_as)
+        exec_env = {**({"HOME": home} if home else {}), **(env or {}), **script_env,
+                    engine.EXEC_MARKER: marker}
         api = self._provider.client.api
         deadline = None if timeout is None else time.monotonic() + timeout + engine.KILL_GRACE_S
 
@@ -242,6 +266,49 @@ class DockerSandbox:
             raise await _blocking(engine.container_fault, self.container, e) from e
         return to_raw(msg, killed)
 
+    async def stop_agent(self) -> int:
+        """SIGKILL every process of the sandbox user (the agent's): the runner calls this
+        before scoring, so nothing the agent left running can tamper with the state or
+        with the scorer's pipes. No fork is needed (the exec server kills in-process;
+        bash's ``kill`` is a builtin), and when a fork bomb exhausted the pids limit so
+        that not even the kill can start, the limit is lifted for it and put back.
+        Returns how many kill rounds found processes.
+
+        Raises:
+            SandboxError: the container is gone or the kill could not run (an
+                infrastructure failure, never the agent's score).
+        """
+        self._check_open()
+        if self._s.image.uid == 0 and self._s.execd is None:
+            # the agent is root (Harbor images): its uid is PID 1's and the keepalive's, so a
+            # kill of every process it owns would stop the container. Not stopped (yet).
+            return 0
+        execd = self._s.execd
+        if execd is not None:
+            try:
+                msg = await asyncio.wait_for(asyncio.wrap_future(execd.killall()), 30)
+            except (TimeoutError, SandboxError) as e:
+                raise await _blocking(engine.container_fault, self.container, e) from e
+            return int(msg["rounds"])
+        argv = ["bash", "-c", _KILLALL]
+        try:
+            raw = await self._exec_raw(argv, None, None, "/", self.spec.user, None, 4096)
+            if raw.exit_code == 0:
+                return int(raw.stdout.decode().strip() or 0)
+            why = f"exit {raw.exit_code}: {raw.stderr.decode(errors='replace')[-300:]}"
+        except SandboxError as e:
+            why = str(e)
+        limit = self.spec.resources.pids
+        await _blocking(engine.set_pids_limit, self._provider.client.api, self.id, limit + 64)
+        try:
+            raw = await self._exec_raw(argv, None, None, "/", self.spec.user, None, 4096)
+        finally:
+            await _blocking(engine.set_pids_limit, self._provider.client.api, self.id, limit)
+        if raw.exit_code != 0:
+            raise SandboxError(f"cannot stop the agent's processes in {self.container.name} "
+                               f"({why}; with the pids limit lifted: exit {raw.exit_code})")
+        return int(raw.stdout.decode().strip() or 0)
+
     async def read_file(self, path: str) -> bytes:
         self._check_open()
         p = self._abs(path)
@@ -254,6 +321,8 @@ class DockerSandbox:
                 raise FileNotFoundError(p) from e
             except docker.errors.APIError as e:
                 raise await _blocking(engine.container_fault, self.container, e) from e
+            except engine.LinkInArchive:
+                pass  # a symlink: resolved inside the container, with the sandbox user's rights
         raw = await self._exec_raw(["cat", "--", p], None, None, None, None, None, None)
         if raw.exit_code != 0:
             err = raw.stderr.decode(errors="replace")
@@ -293,49 +362,80 @@ class DockerSandbox:
         return name if res.exit_code == 0 and name and name != "UNKNOWN" else self.spec.user
 
     async def snapshot(self) -> str:
+        """Archive the writable state to files under the provider's snapshot directory.
+
+        Raises:
+            SandboxError: the snapshot would pass the per-snapshot cap or the run's budget
+                (the refusal is also recorded in ``provider.snapshot_refusals``).
+        """
         self._check_open()
-        stream, _ = await _blocking(self.container.get_archive, self.spec.workdir + "/.")
-        work = await _blocking(engine.reroot_tar, b"".join(await _blocking(list, stream)))
-        tars: dict[str, list[tuple[str, bytes]]] = {}
-        for path in self.spec.tmpfs:
-            # With every capability dropped, root can neither read another user's private
-            # files nor give files away on restore. So each user (the mount's owner first,
-            # then the sandbox user) archives the entries it owns and later restores them.
-            tars[path] = []
-            for user in dict.fromkeys([await self._owner(path), self.spec.user]):
-                script = ('cd "$0" && find . -mindepth 1 -user "$1" -print0 '
-                          '| tar --null --no-recursion --ignore-failed-read -T - -cf -')
-                raw = await self._exec_raw(["bash", "-c", script, path, user], None, None, None,
-                                           user, None, None)
-                if raw.exit_code not in (0, 1):  # 1: a file changed while being read
-                    raise SandboxError(f"snapshot of {path} failed: {raw.stderr.decode()[-500:]}")
-                tars[path].append((user, raw.stdout))
-        image = None
-        if not self.spec.read_only_root:
-            repo = f"ptebench/snapshot-{uuid.uuid4().hex[:12]}"
-            img = await _blocking(lambda: self.container.commit(
-                repository=repo, tag="latest",
-                conf={"Labels": {**self.labels, LABEL_OWNER: self._provider.owner,
-                                 LABEL_KIND: "snapshot"}}))
-            image = str(img.id)
-            self._provider.snapshot_images.add(image)
+        store = self._provider.snapshot_store
         sid = f"snap-{uuid.uuid4().hex}"
+        folder = store.begin(sid)
+        try:
+            stream, _ = await _blocking(self.container.get_archive, self.spec.workdir + "/.")
+            work = folder / "workdir.tar"
+            await _blocking(engine.reroot_tar_to, stream, work, store.room(sid))
+            store.charge(sid, work.stat().st_size)
+            tars: dict[str, list[tuple[str, Path]]] = {}
+            for k, path in enumerate([*self.spec.tmpfs, SHM_PATH]):
+                # With every capability dropped, root can neither read another user's private
+                # files nor give files away on restore. So each user (the mount's owner first,
+                # then the sandbox user) archives the entries it owns and later restores them.
+                tars[path] = []
+                for n, user in enumerate(dict.fromkeys([await self._owner(path), self.spec.user])):
+                    script = ('cd "$0" && find . -mindepth 1 -user "$1" -print0 '
+                              '| tar --null --no-recursion --ignore-failed-read -T - -cf -')
+                    raw = await self._exec_raw(["bash", "-c", script, path, user], None, None,
+                                               None, user, None, store.room(sid) + 1)
+                    if raw.exit_code not in (0, 1):  # 1: a file changed while being read
+                        raise SandboxError(
+                            f"snapshot of {path} failed: {raw.stderr.decode()[-500:]}")
+                    if raw.stdout_bytes > len(raw.stdout):
+                        raise store.refuse(sid, raw.stdout_bytes)
+                    f = folder / f"tmpfs{k}-{n}.tar"
+                    f.write_bytes(raw.stdout)
+                    store.charge(sid, len(raw.stdout))
+                    tars[path].append((user, f))
+            image = None
+            if not self.spec.read_only_root:
+                repo = f"ptebench/snapshot-{uuid.uuid4().hex[:12]}"
+                img = await _blocking(lambda: self.container.commit(
+                    repository=repo, tag="latest",
+                    conf={"Labels": {**self.labels, LABEL_OWNER: self._provider.owner,
+                                     LABEL_KIND: "snapshot"}}))
+                image = str(img.id)
+                self._provider.snapshot_images.add(image)
+        except engine.TooLarge as e:
+            store.drop(sid)
+            raise store.refuse(sid, e.size) from None
+        except BaseException:
+            store.drop(sid)
+            raise
         self._provider.snapshots[sid] = _Snapshot(self.spec, self.labels, work, tars, image)
         return sid
+
+    async def discard_snapshot(self, snapshot_id: str) -> None:
+        """Free a snapshot no restore will need again (its files and its image, if any)."""
+        await self._provider.drop_snapshots([snapshot_id])
 
     async def restore(self, snapshot_id: str) -> DockerSandbox:
         snap = self._provider.snapshots.get(snapshot_id)
         if snap is None:
             raise SandboxError(f"unknown snapshot {snapshot_id!r} (snapshots live as long as "
-                               "the provider that took them)")
+                               "the episode that took them)")
         spec = snap.spec if snap.image is None else snap.spec.model_copy(
             update={"image": snap.image})
         sb = await self._provider.open(spec, snap.labels)
         try:
-            if snap.workdir_tar:
-                await _blocking(sb.container.put_archive, spec.workdir, snap.workdir_tar)
+            if snap.workdir_tar.stat().st_size:
+                def put() -> None:
+                    with snap.workdir_tar.open("rb") as f:
+                        sb.container.put_archive(spec.workdir, f)
+                await _blocking(put)
             for path, parts in snap.tmpfs_tars.items():
-                for owner, tar in parts:
+                for owner, tar_file in parts:
+                    tar = tar_file.read_bytes()
                     if not tar:  # nothing of this user's
                         continue
                     raw = await sb._exec_raw(
@@ -377,13 +477,32 @@ class DockerProvider:
     name = "docker"
 
     def __init__(
-        self, max_sandboxes: int | None = None, warm: int = 1, exec_server: bool = False
+        self, max_sandboxes: int | None = None, warm: int = 1, exec_server: bool = False,
+        snapshot_dir: str | None = None, snapshot_budget_mb: int | None = None,
+        snapshot_max_mb: int | None = None,
     ) -> None:
         """``max_sandboxes``: concurrent sandboxes (default from CPUs and memory);
         ``warm``: containers kept started ahead of demand per spec (0 disables the pool);
-        ``exec_server``: run commands through the in-container server (see execd.py)."""
+        ``exec_server``: run commands through the in-container server (see execd.py);
+        ``snapshot_dir`` / ``snapshot_budget_mb`` / ``snapshot_max_mb``: where snapshots are
+        kept on disk, how much all live ones may hold, and the cap of one (snapstore.py).
+
+        Raises:
+            ConfigError: an option out of range (the experiment's sandbox_options).
+        """
+        counts: list[tuple[str, object, int]] = [
+            ("max_sandboxes", max_sandboxes, 1), ("warm", warm, 0),
+            ("snapshot_budget_mb", snapshot_budget_mb, 1), ("snapshot_max_mb", snapshot_max_mb, 1)]
+        bad = [f"{k}: {v!r} (must be an integer ≥ {lo})" for k, v, lo in counts
+               if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo)]
+        if exec_server not in (True, False):
+            bad.append(f"exec_server: {exec_server!r} (true or false)")
+        if bad:
+            raise ConfigError("sandbox_options: " + "; ".join(bad))
         self.exec_server = exec_server
         self.max_sandboxes = max_sandboxes or default_max_sandboxes()
+        self._snap_opts = (snapshot_dir, snapshot_budget_mb, snapshot_max_mb)
+        self._snap_store: SnapshotStore | None = None
         self.owner = uuid.uuid4().hex[:16]
         self._client: Any = None
         self._pool: WarmPool | None = None
@@ -404,6 +523,35 @@ class DockerProvider:
                 atexit.register(purge, self.owner)
                 _terminate_on_sigterm()
         return self._client
+
+    @property
+    def snapshot_store(self) -> SnapshotStore:
+        if self._snap_store is None:
+            self._snap_store = SnapshotStore(*self._snap_opts)
+        return self._snap_store
+
+    @property
+    def snapshot_refusals(self) -> list[str]:
+        return self._snap_store.refusals if self._snap_store is not None else []
+
+    async def drop_snapshots(self, sids: list[str]) -> None:
+        """Free snapshots: their files now, their committed images (rw-root tasks) too."""
+        for sid in sids:
+            snap = self.snapshots.pop(sid, None)
+            if snap is None:
+                continue
+            if self._snap_store is not None:
+                self._snap_store.drop(sid)
+            if snap.image is not None and snap.image in self.snapshot_images:
+                self.snapshot_images.discard(snap.image)
+                with contextlib.suppress(Exception):
+                    await _blocking(self.client.images.remove, snap.image, True)
+
+    async def drop_episode_snapshots(self, labels: dict[str, str]) -> None:
+        ep = _labels(labels).get(LABEL_EPISODE)
+        if ep is not None:
+            await self.drop_snapshots([sid for sid, s in self.snapshots.items()
+                                       if s.labels.get(LABEL_EPISODE) == ep])
 
     @property
     def pool(self) -> WarmPool:
@@ -435,6 +583,8 @@ class DockerProvider:
                 yield sb
             finally:
                 await asyncio.shield(sb.close())
+                # the episode is over: no restore will need its snapshots
+                await asyncio.shield(self.drop_episode_snapshots(labels))
 
     async def aclose(self) -> None:
         if self._pool is not None:
@@ -442,6 +592,8 @@ class DockerProvider:
         await asyncio.gather(*(sb.close() for sb in list(self.live.values())),
                              return_exceptions=True)
         self.snapshots.clear()
+        if self._snap_store is not None:
+            self._snap_store.close()
         if self._client is not None:
             await _blocking(purge, self.owner)
 

@@ -250,8 +250,23 @@ def tar_one(name: str, data: bytes, mode: int, uid: int, gid: int, dirs: list[st
     return buf.getvalue()
 
 
+class LinkInArchive(Exception):
+    """get_archive of a symlink returns the link, not its target: resolve it another way."""
+
+
+def set_pids_limit(api: Any, container_id: str, limit: int) -> None:
+    """Change a running container's pids limit (the SDK's ``update`` has no such argument)."""
+    res = api._post_json(api._url("/containers/{0}/update", container_id),
+                         data={"PidsLimit": limit})
+    api._raise_for_status(res)
+
+
 def untar_one(chunks: Any, path: str) -> bytes:
-    """The single regular file of a get_archive stream."""
+    """The single regular file of a get_archive stream.
+
+    Raises:
+        LinkInArchive: ``path`` is a symbolic or hard link.
+    """
     raw = b"".join(chunks)
     with tarfile.open(fileobj=io.BytesIO(raw), mode="r") as tf:
         member = tf.next()
@@ -259,6 +274,8 @@ def untar_one(chunks: Any, path: str) -> bytes:
             raise FileNotFoundError(path)
         if member.isdir():
             raise IsADirectoryError(path)
+        if member.issym() or member.islnk():
+            raise LinkInArchive(path)
         f = tf.extractfile(member)
         if f is None:
             raise FileNotFoundError(f"{path} is not a regular file")
@@ -278,3 +295,57 @@ def reroot_tar(raw: bytes) -> bytes:
             m.name = rest
             dst.addfile(m, src.extractfile(m) if m.isfile() else None)
     return out.getvalue()
+
+
+class TooLarge(Exception):
+    """An archive grew past the room it was given."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{size} bytes")
+        self.size = size
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file over an iterator of byte chunks that refuses to read past ``limit`` bytes."""
+
+    def __init__(self, chunks: Any, limit: int) -> None:
+        self._it = iter(chunks)
+        self._buf = b""
+        self.n = 0
+        self.limit = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self._buf:
+            try:
+                self._buf = next(self._it)
+            except StopIteration:
+                return 0
+            self.n += len(self._buf)
+            if self.n > self.limit:
+                raise TooLarge(self.n)
+        k = min(len(b), len(self._buf))
+        b[:k] = self._buf[:k]
+        self._buf = self._buf[k:]
+        return k
+
+
+def reroot_tar_to(chunks: Any, dest: Any, limit: int) -> int:
+    """``reroot_tar`` streamed from a get_archive stream into the file ``dest``, never
+    holding the archive in memory. Returns the bytes read.
+
+    Raises:
+        TooLarge: the archive is larger than ``limit`` bytes.
+    """
+    src_f = _ChunkReader(chunks, limit)
+    with tarfile.open(fileobj=io.BufferedReader(src_f, 1 << 16), mode="r|") as src, \
+            tarfile.open(dest, mode="w", format=tarfile.PAX_FORMAT) as dst:
+        for m in src:
+            _, _, rest = m.name.partition("/")
+            if not rest:
+                continue
+            m.name = rest
+            dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+    return src_f.n

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ptebench.errors import SandboxError
@@ -35,6 +35,23 @@ LABEL_OWNER = "ptebench.owner"
 """Id of the provider (one process) that made the object: its exit handler removes them."""
 
 
+POOL_NAME_PART = "pool"
+"""Episode part of a warm container's name until an episode takes it (and renames it)."""
+
+
+def episode_of(name: str, labels: dict[str, str]) -> str:
+    """The episode a container serves, for listings: its label, else (a pooled container,
+    whose labels were fixed before it was taken) the episode its name was given on take,
+    else "(warm pool)" for a container no episode has taken yet."""
+    if labels.get(LABEL_EPISODE):
+        return labels[LABEL_EPISODE]
+    if not labels.get(LABEL_POOL):
+        return ""
+    if f"-{POOL_NAME_PART}-" in name:
+        return "(warm pool)"
+    return name.removeprefix("ptebench-")[:-9] or name
+
+
 @dataclass
 class ImageInfo:
     """What a sandbox needs to know about its image before starting it."""
@@ -42,6 +59,8 @@ class ImageInfo:
     uid: int
     gid: int
     workdir_tar: bytes
+    homes: dict[str, str] = field(default_factory=dict)
+    """Home directory of each user in /etc/passwd (HOME of a command run as that user)."""
     """The image's own workdir content (the tmpfs workdir would otherwise hide it)."""
 
 
@@ -82,8 +101,9 @@ def image_info(client: Any, image: str, user: str, workdir: str) -> ImageInfo:
         raise SandboxError(f"image {image!r} not found{hint}") from e
     try:
         passwd = engine.untar_one(probe.get_archive("/etc/passwd")[0], "/etc/passwd").decode()
-        ids = {f[0]: (int(f[2]), int(f[3])) for f in
-               (ln.split(":") for ln in passwd.splitlines()) if len(f) > 3}
+        rows = [f for f in (ln.split(":") for ln in passwd.splitlines()) if len(f) > 5]
+        ids = {f[0]: (int(f[2]), int(f[3])) for f in rows}
+        homes = {f[0]: f[5] for f in rows}
         if user.isdigit():
             uid, gid = int(user), int(user)
         elif user in ids:
@@ -96,7 +116,7 @@ def image_info(client: Any, image: str, user: str, workdir: str) -> ImageInfo:
             tar = b""
     finally:
         probe.remove(force=True, v=True)  # v: an image from a commit declares volumes
-    return ImageInfo(uid, gid, tar)
+    return ImageInfo(uid, gid, tar, homes)
 
 
 def start(
@@ -245,7 +265,9 @@ class WarmPool:
     async def start(self, spec: SandboxSpec, labels: dict[str, str], pooled: bool) -> Started:
         info = await self.info(spec)
         run = labels.get("ptebench.run", "adhoc")
-        ep = labels.get(LABEL_EPISODE, "pool" if pooled else "x")
+        # a pooled container serves an episode not known yet: never name the one whose
+        # acquire triggered the refill
+        ep = POOL_NAME_PART if pooled else labels.get(LABEL_EPISODE, "x")
         name = f"ptebench-{_name_part(run, 24)}-{_name_part(ep, 24)}-{uuid.uuid4().hex[:8]}"
         lab = {**labels, LABEL_OWNER: self.owner, LABEL_KIND: "sandbox"}
         if pooled:
@@ -267,7 +289,7 @@ class WarmPool:
                 await asyncio.get_running_loop().run_in_executor(
                     engine.POOL, got.container.rename, new
                 )
-                got.container.name = new
+                got.container.attrs["Name"] = "/" + new  # Container.name reads attrs
         return got
 
     def _schedule_fill(self, k: str, spec: SandboxSpec, labels: dict[str, str]) -> None:

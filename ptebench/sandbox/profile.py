@@ -37,7 +37,18 @@ sandboxes on it reach each other and nothing else (tests/sandbox/test_attacks.py
 ``test_internal_network_has_no_route_out``)."""
 
 KEEPALIVE = ["sleep", "infinity"]
-"""PID 2 of every sandbox (docker-init is PID 1); commands arrive through exec."""
+"""PID 2 of a docker-exec sandbox (docker-init is PID 1); commands arrive through exec.
+Both run as root (uid 0 without capabilities), so the agent's uid can neither signal them
+nor open their ``/proc/<pid>/fd``; every command names its own user."""
+
+SHM_PATH = "/dev/shm"
+SHM_MB = 64
+"""Size of ``/dev/shm`` (an engine tmpfs, writable by everyone): recorded in the profile
+and archived by snapshots like the spec's tmpfs mounts."""
+
+LOG_CONFIG = {"type": "none", "config": {}}
+"""No container log: whatever reaches a sandbox's stdout/stderr never lands on the host's disk
+(the exec server's attach stream is not a log and still works)."""
 
 
 def _tmpfs_opts(opts: str, extra: str) -> str:
@@ -71,14 +82,19 @@ def container_kwargs(
     tmpfs = {
         path: _tmpfs_opts(opts, "nosuid,nodev,mode=1777") for path, opts in spec.tmpfs.items()
     }
+    server = command is not None
     kw: dict[str, Any] = {
         "command": command or KEEPALIVE,
-        "stdin_open": command is not None,
-        "user": spec.user,
+        "stdin_open": server,
+        # The exec server is PID 1 as the sandbox user (non-dumpable, see execd.py); else
+        # PID 1 and the keepalive are root's, out of the agent's reach.
+        "user": spec.user if server else "root",
         "working_dir": spec.workdir,
         "environment": dict(spec.env),
         "labels": dict(labels),
-        "init": True,
+        "init": not server,  # the exec server is init itself (reaps orphans)
+        "shm_size": SHM_MB << 20,
+        "log_config": dict(LOG_CONFIG),
         "detach": True,
         "cap_drop": ["ALL"],
         # default seccomp stays on (never unconfined); only a task's spec lifts no-new-privileges
@@ -156,15 +172,19 @@ def service_kwargs(svc: ServiceSpec, labels: dict[str, str]) -> dict[str, Any]:
 
 
 def describe(
-    kw: dict[str, Any], attrs: dict[str, Any] | None = None, engine: dict[str, Any] | None = None
+    kw: dict[str, Any], attrs: dict[str, Any] | None = None, engine: dict[str, Any] | None = None,
+    user: str | None = None,
 ) -> dict[str, object]:
-    """The profile recorded in the episode; ``attrs`` (container inspect) wins where given."""
+    """The profile recorded in the episode; ``attrs`` (container inspect) wins where given.
+    ``user``: the spec's user, whom commands run as (default: the container's user)."""
     host: dict[str, Any] = (attrs or {}).get("HostConfig", {})
     sec = host.get("SecurityOpt", kw["security_opt"]) or []
     seccomp = "unconfined" if any("seccomp=unconfined" in s for s in sec) else "default"
     out: dict[str, object] = {
         "backend": "docker",
-        "user": (attrs or {}).get("Config", {}).get("User", kw["user"]),
+        "user": user or kw["user"],
+        # commands run as the spec's user (every exec names it); PID 1 may be root's
+        "pid1_user": (attrs or {}).get("Config", {}).get("User", kw["user"]),
         "network": host.get("NetworkMode", kw.get("network_mode") or kw.get("network", "bridge")),
         "cap_drop": host.get("CapDrop", kw["cap_drop"]),
         "cap_add": host.get("CapAdd") or [],
@@ -177,9 +197,11 @@ def describe(
         "nano_cpus": host.get("NanoCpus", kw["nano_cpus"]),
         "read_only_root": host.get("ReadonlyRootfs", kw["read_only"]),
         "tmpfs": host.get("Tmpfs", kw["tmpfs"]),
+        "shm_bytes": host.get("ShmSize", kw["shm_size"]),
+        "log_driver": (host.get("LogConfig") or {}).get("Type", kw["log_config"]["type"]),
         "workdir": kw["working_dir"],
         "workdir_storage": "tmpfs volume (storage_opt size unsupported on fuse-overlayfs)",
-        "init": host.get("Init", kw["init"]),
+        "init": "docker-init" if host.get("Init", kw["init"]) else "exec server (PID 1)",
         "exec_path": "exec server over attach" if kw["stdin_open"] else "docker exec",
         # "none" has only lo; "internal" bridges carry no host address (inhibit_ipv4);
         # "full" is the engine's default bridge, where the host answers.

@@ -9,8 +9,6 @@ the sandbox, with snapshot/fork for tree search) and, only when the experiment e
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, JsonValue
 from ptebench.models.meter import LimitReached, MeteredModel, Trace
 from ptebench.records import Action, Limits, Step
 from ptebench.sandbox.base import Sandbox
+from ptebench.scaffolds import parsing
 from ptebench.tasks.base import TaskView
 
 
@@ -57,95 +56,11 @@ class Oracle:
         return await self._score(candidate)
 
 
-# --- action parsing -----------------------------------------------------------------------
-
-_ACTION_RE = re.compile(r"^\s*Action\s*\d*\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
-_THOUGHT_RE = re.compile(r"Thought\s*\d*\s*:\s*(.*?)(?=^\s*Action\s*\d*\s*:|\Z)", re.I | re.S | re.M)
-_TOOL_INPUT_RE = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*(?:\[(.*)\]\s*$|:\s?(.*)$|\((.*)\)\s*$)", re.S)
-
-
-class ParseError(ValueError):
-    """The model's output holds no usable action; the message becomes the observation."""
-
-
-def parse_action(text: str, tools: list[str]) -> tuple[str | None, Action]:
-    """Parse ``Thought: ...`` / ``Action: tool: input`` (or ``tool[input]``, or a JSON object
-    ``{"tool": ..., "input": ...}``) into (thought, Action).
-
-    Everything after ``Action:`` belongs to the action, so multi-line programs work.
-
-    Raises:
-        ParseError: no action, an unknown tool, or malformed JSON — with a message the model
-            can act on.
-    """
-    thought_m = _THOUGHT_RE.search(text)
-    thought = thought_m.group(1).strip() if thought_m else None
-    stripped = text.strip()
-    if stripped.startswith("{"):
-        try:
-            obj = json.loads(stripped)
-        except json.JSONDecodeError as e:
-            raise ParseError(f"could not parse action: invalid JSON ({e.msg})") from e
-        if not isinstance(obj, dict) or "tool" not in obj:
-            raise ParseError('could not parse action: JSON needs {"tool": ..., "input": ...}')
-        tool, arg = str(obj["tool"]), obj.get("input", "")
-        if not isinstance(arg, str):
-            arg = json.dumps(arg)
-        return thought, _checked(Action(tool=tool, input=arg), tools)
-    m = _ACTION_RE.search(text)
-    if m is None:
-        raise ParseError(
-            "could not parse action: write 'Thought: ...' then 'Action: <tool>: <input>' "
-            f"with a tool among {', '.join(tools)}"
-        )
-    rest = text[m.start(1) :].strip()
-    tm = _TOOL_INPUT_RE.match(rest)
-    if tm is None:
-        raise ParseError(f"could not parse action {rest[:80]!r}: expected '<tool>: <input>'")
-    tool = tm.group(1).lower()
-    arg = next((g for g in tm.groups()[1:] if g is not None), "")
-    return thought, _checked(Action(tool=tool, input=_strip_fence(arg)), tools)
-
-
-def _strip_fence(s: str) -> str:
-    s = s.strip()
-    m = re.match(r"^```[\w+-]*\n(.*?)\n?```$", s, re.S)
-    return m.group(1) if m else s
-
-
-def _checked(action: Action, tools: list[str]) -> Action:
-    if action.tool not in tools:
-        raise ParseError(
-            f"could not parse action: unknown tool {action.tool!r}; available: {', '.join(tools)}"
-        )
-    return action
-
-
-_ANSWER_RE = re.compile(r"^\s*(?:final\s+)?answer\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
-_CODE_RE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.S)
-
-
-def extract_answer(text: str) -> str:
-    """The final answer in a model's text: the last ``Answer: ...`` line, else the last
-    non-empty line. An empty output gives an empty answer (which scores as wrong)."""
-    found = _ANSWER_RE.findall(text)
-    if found:
-        return str(found[-1]).strip()
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
-
-
-def extract_code(text: str, prompt: str = "") -> str:
-    """The program in a model's text: the last fenced block, else the whole text.
-
-    A completion that only continues ``prompt`` (a body without the ``def`` line, as base
-    models write) is prefixed with the prompt so the result is a whole program.
-    """
-    blocks = _CODE_RE.findall(text)
-    code = str(blocks[-1]) if blocks else text
-    if prompt and "def " not in code:
-        code = prompt + code
-    return code.strip("\n") + "\n"
+# The parsers live in ptebench.scaffolds.parsing; these names are aliases of it, kept so
+# code written against the old import path keeps working. New code imports parsing.
+ParseError = parsing.ParseError
+parse_action = parsing.parse_action
+extract_answer = parsing.extract_answer
 
 
 # --- the environment ------------------------------------------------------------------------
@@ -155,7 +70,9 @@ class Environment:
     """The task's tools over the episode's sandbox, metered into the trace.
 
     ``fork()`` gives an independent copy of the environment (sandbox snapshot + restore) for
-    tree search; the fork must be closed by whoever made it.
+    tree search; the fork must be closed by whoever made it. ``actions`` lists the tool
+    actions that brought this environment from the episode's initial state to its current
+    one (a fork inherits its parent's), so a chosen branch can be replayed into the root.
     """
 
     def __init__(
@@ -173,6 +90,7 @@ class Environment:
         self.branch = branch
         self.branch_cost_s = 0.0
         self._children = 0
+        self.actions: list[Action] = []
 
     def _check_steps(self) -> None:
         lim = self._limits.steps
@@ -218,6 +136,7 @@ class Environment:
                 obs += f"\n[timed out after {self._limits.tool_timeout_s:g}s; process killed]"
             if res.truncated:
                 obs += f"\n[output truncated; original size {size} bytes]"
+            self.actions.append(action)
             step = Step(
                 index=len(self._trace.steps),
                 thought=thought,
@@ -258,9 +177,16 @@ class Environment:
             return Environment(None, self.tools, self._limits, self._trace, name)
         t = time.monotonic()
         snap = await self.sandbox.snapshot()
-        child = await self.sandbox.restore(snap)
+        try:
+            child = await self.sandbox.restore(snap)
+        finally:
+            discard: Any = getattr(self.sandbox, "discard_snapshot", None)
+            if discard is not None:  # one fork, one restore: free it now (disk budget)
+                await discard(snap)
         self.branch_cost_s += time.monotonic() - t
-        return Environment(child, self.tools, self._limits, self._trace, name)
+        env = Environment(child, self.tools, self._limits, self._trace, name)
+        env.actions = list(self.actions)
+        return env
 
     async def close(self) -> None:
         """Close a forked environment's sandbox (never the episode's root sandbox)."""

@@ -18,6 +18,7 @@ calls = 1 + selector. Selector calls: vote 1 (0 when all candidates agree), test
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
@@ -25,9 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, m
 from ptebench.errors import ConfigError
 from ptebench.models.base import GenerateRequest
 from ptebench.models.meter import LimitReached
+from ptebench.records import Action
 from ptebench.registry import get, register
-from ptebench.scaffolds import prompts
+from ptebench.scaffolds import parsing, prompts
 from ptebench.scaffolds.base import EpisodeContext, ScaffoldParams
+from ptebench.scaffolds.branching import replay
 from ptebench.scaffolds.codeexec import run_tests
 
 
@@ -109,7 +112,7 @@ def _with_temperature(params: ScaffoldParams, temperature: float | None) -> Scaf
 
 def majority_choice(cands: list[str | None]) -> str | None:
     """The most common normalised answer (ties: the earliest); its first raw form."""
-    keys = [prompts.normalise(c) for c in cands]
+    keys = [parsing.normalise(c) for c in cands]
     counts = Counter(k for k in keys if k is not None)
     if not counts:
         return None
@@ -120,20 +123,32 @@ def majority_choice(cands: list[str | None]) -> str | None:
     return None
 
 
+@dataclass
+class Samples:
+    """The inner scaffold's submissions and, per submission, the actions that made the
+    sandbox state it was submitted in (relative to the episode's sandbox when sampled;
+    empty when the sample ran in the episode's own sandbox or changed nothing)."""
+
+    answers: list[str | None] = field(default_factory=list)
+    actions: list[list[Action]] = field(default_factory=list)
+
+
 async def sample_candidates(
     ctx: EpisodeContext, spec: InnerSpec, n: int, temperature: float | None, fork_env: bool | None
-) -> list[str | None]:
+) -> Samples:
     """Run the inner scaffold n times (or sample it once with n samples) and collect its
     submissions. On a limit, the majority of what was collected becomes ``ctx.best``."""
     inner, params = spec.build()
     inner = type(inner)(_with_temperature(params, temperature))
-    cands: list[str | None] = []
+    out = Samples()
+    cands = out.answers
     fork = ctx.task.kind == "agentic" if fork_env is None else fork_env
     try:
         if hasattr(inner, "sample"):
-            cands = await inner.sample(ctx, n, temperature)
+            out.answers = cands = await inner.sample(ctx, n, temperature)
+            out.actions = [[] for _ in cands]
             ctx.candidate(majority_choice(cands))
-            return cands
+            return out
         for i in range(n):
             ctx.check_time()
             env = await ctx.env.fork() if fork and ctx.env.sandbox is not None else ctx.env
@@ -152,14 +167,32 @@ async def sample_candidates(
                 cands.append(child.best)
                 raise
             finally:
+                out.actions.append(env.actions[len(ctx.env.actions) :] if env is not ctx.env else [])
                 if env is not ctx.env:
                     ctx.metrics["branch_cost_s"] = ctx.env.branch_cost_s
                     await env.close()
                 ctx.candidate(majority_choice(cands))
     finally:
         ctx.metrics["samples"] = len(cands)
-        ctx.metrics["distinct_answers"] = len({prompts.normalise(c) for c in cands} - {None})
-    return cands
+        ctx.metrics["distinct_answers"] = len({parsing.normalise(c) for c in cands} - {None})
+    return out
+
+
+async def adopt_choice(ctx: EpisodeContext, samples: Samples, choice: str | None) -> None:
+    """Bring the episode's sandbox to the state the chosen submission was made in: replay
+    the actions of the first sample that submitted it (each sample ran in its own fork), so
+    a task scored on the sandbox state or on a file is scored on the chosen sample's work.
+    Replay is exact for deterministic actions; the count is recorded (``adopted_actions``)."""
+    if ctx.env.sandbox is None or choice is None:
+        return
+    key = parsing.normalise(choice)
+    for answer, actions in zip(samples.answers, samples.actions, strict=True):
+        if parsing.normalise(answer) == key:
+            if actions:
+                await replay(ctx.env.sandbox, actions, ctx)
+                ctx.env.actions += actions
+            ctx.metrics["adopted_actions"] = len(actions)
+            return
 
 
 async def vote(ctx: EpisodeContext, cands: list[str]) -> int:
@@ -172,7 +205,7 @@ async def vote(ctx: EpisodeContext, cands: list[str]) -> int:
     resp = await ctx.model.generate(
         GenerateRequest(messages=prompts.user(text), role="vote", temperature=0.0)
     )
-    i = prompts.parse_index(resp.text, len(cands))
+    i = parsing.parse_index(resp.text, len(cands))
     ctx.metrics["vote_parsed"] = i is not None
     return 0 if i is None else i
 
@@ -189,13 +222,13 @@ async def generate_tests(ctx: EpisodeContext, k: int, temperature: float = 0.0) 
     resp = await ctx.model.generate(
         GenerateRequest(messages=prompts.user(text), role="test_gen", temperature=temperature)
     )
-    return prompts.parse_tests(resp.text, k)
+    return parsing.parse_tests(resp.text, k)
 
 
 def _distinct(cands: list[str | None]) -> list[str]:
     seen: dict[str, str] = {}
     for c in cands:
-        k = prompts.normalise(c)
+        k = parsing.normalise(c)
         if c is not None and k is not None and k not in seen:
             seen[k] = c
     return list(seen.values())
@@ -213,9 +246,10 @@ class Majority:
 
     async def run(self, ctx: EpisodeContext) -> str | None:
         p = self.params
-        cands = await sample_candidates(ctx, p.inner, p.n, p.temperature, p.fork_env)
-        choice = majority_choice(cands)
+        samples = await sample_candidates(ctx, p.inner, p.n, p.temperature, p.fork_env)
+        choice = majority_choice(samples.answers)
         ctx.candidate(choice)
+        await adopt_choice(ctx, samples, choice)
         return choice
 
 
@@ -231,8 +265,8 @@ class BestOfN:
 
     async def run(self, ctx: EpisodeContext) -> str | None:
         p = self.params
-        cands = await sample_candidates(ctx, p.inner, p.n, p.temperature, p.fork_env)
-        distinct = _distinct(cands)
+        samples = await sample_candidates(ctx, p.inner, p.n, p.temperature, p.fork_env)
+        distinct = _distinct(samples.answers)
         selector = p.selector
         if selector == "auto":
             code = ctx.task.kind == "code" and ctx.env.sandbox is not None
@@ -247,6 +281,7 @@ class BestOfN:
         else:
             choice = distinct[await vote(ctx, distinct)]
         ctx.candidate(choice)
+        await adopt_choice(ctx, samples, choice)
         return choice
 
     async def _by_oracle(self, ctx: EpisodeContext, distinct: list[str]) -> str:

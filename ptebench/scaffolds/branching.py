@@ -4,7 +4,8 @@ Two ways to give a node its sandbox state, chosen by a scaffold param and record
 episode metrics (``branching``, ``forks``, ``replayed_actions``, ``branch_cost_s``):
 
 * ``snapshot`` — a child is a fork (snapshot + restore) of its parent's live environment;
-  forks stay open while the node may still be expanded.
+  forks stay open while the node may still be expanded, at most ``Brancher.max_open`` at
+  once (past that the oldest is closed, and its node is replayed if it is ever expanded).
 * ``replay`` — nothing stays open: a child starts from a fork of the episode's initial state
   and the node's actions are replayed into it (cheaper in memory, costlier in time; exact
   only for deterministic actions).
@@ -49,6 +50,9 @@ async def replay(sandbox: Sandbox, actions: list[Action], ctx: EpisodeContext) -
 class Brancher:
     """Hands out environments at a node's state and closes them all at the end."""
 
+    max_open = 16
+    """Snapshot mode: most sandbox copies kept open at once (each is a container)."""
+
     def __init__(self, ctx: EpisodeContext, mode: BranchMode) -> None:
         self.ctx = ctx
         self.mode = mode
@@ -56,21 +60,25 @@ class Brancher:
         self._open: list[Environment] = []
         self.forks = 0
         self.replayed = 0
+        self.evicted = 0
         self.cost_s = 0.0
         self._root_snapshot: str | None = None
 
     async def child(self, parent: NodeState) -> Environment:
-        """A fresh environment in the parent's state, for one child to act in."""
+        """A fresh environment in the parent's state, for one child to act in: a fork of the
+        parent's live environment (snapshot mode, while it is open), else a copy of the
+        initial state with the parent's actions replayed into it."""
         if not self.stateful:
             return self.ctx.env
         t = time.monotonic()
-        if self.mode == "snapshot" and parent.env is not None:
+        if self.mode == "snapshot" and parent.env is not None and parent.env in self._open:
             env = await parent.env.fork()
         else:
             env = await self._from_root()
-            if self.mode == "replay":
+            if parent.actions:
                 assert env.sandbox is not None
                 await replay(env.sandbox, parent.actions, self.ctx)
+                env.actions += parent.actions
                 self.replayed += len(parent.actions)
         self.forks += 1
         self.cost_s += time.monotonic() - t
@@ -86,7 +94,9 @@ class Brancher:
         if self._root_snapshot is None:
             self._root_snapshot = await root.sandbox.snapshot()
         box = await root.sandbox.restore(self._root_snapshot)
-        return Environment(box, root.tools, self.ctx.limits, self.ctx.trace, f"r{self.forks + 1}")
+        env = Environment(box, root.tools, self.ctx.limits, self.ctx.trace, f"r{self.forks + 1}")
+        env.actions = list(root.actions)
+        return env
 
     async def keep(self, env: Environment) -> Environment | None:
         """After a child acted: the env to keep for its later expansion (snapshot mode), or
@@ -94,6 +104,10 @@ class Brancher:
         if env is self.ctx.env:
             return None
         if self.mode == "snapshot":
+            while len(self._open) > self.max_open:
+                # the oldest kept copy goes; its node is replayed if it is ever expanded
+                await self._open.pop(0).close()
+                self.evicted += 1
             return env
         await self.discard(env)
         return None
@@ -111,6 +125,7 @@ class Brancher:
             assert self.ctx.env.sandbox is not None
             t = time.monotonic()
             await replay(self.ctx.env.sandbox, state.actions, self.ctx)
+            self.ctx.env.actions += state.actions
             self.cost_s += time.monotonic() - t
             self.ctx.metrics["adopted_actions"] = len(state.actions)
             self._record()
@@ -126,4 +141,6 @@ class Brancher:
         m["branching"] = self.mode if self.stateful else "none"
         m["forks"] = self.forks
         m["replayed_actions"] = self.replayed
+        if self.evicted:
+            m["evicted_forks"] = self.evicted
         m["branch_cost_s"] = round(self.cost_s, 4)

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from ptebench.models.base import GenerateRequest
 from ptebench.registry import register
-from ptebench.scaffolds import prompts
+from ptebench.scaffolds import parsing, prompts
 from ptebench.scaffolds.base import EpisodeContext, ScaffoldParams
 
 COT_INSTRUCTION = (
@@ -60,7 +60,7 @@ class Cot:
             max_tokens=self.params.max_tokens,
         )
         resp = await ctx.model.generate(req)
-        return [prompts.extract_submission(c.text, ctx.task) for c in resp.choices]
+        return [parsing.extract_submission(c.text, ctx.task) for c in resp.choices]
 
     async def run(self, ctx: EpisodeContext) -> str | None:
         sub = (await self.sample(ctx, 1))[0]

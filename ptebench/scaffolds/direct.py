@@ -13,7 +13,8 @@ from pydantic import Field
 
 from ptebench.models.base import GenerateRequest, Message
 from ptebench.registry import register
-from ptebench.scaffolds.base import EpisodeContext, ScaffoldParams, extract_answer, extract_code
+from ptebench.scaffolds.base import EpisodeContext, ScaffoldParams
+from ptebench.scaffolds.parsing import extract_submission
 from ptebench.tasks.base import TaskView
 
 
@@ -62,6 +63,4 @@ class Direct:
                 role="answer", temperature=p.temperature, max_tokens=p.max_tokens,
             )
         text = (await ctx.model.generate(req)).text
-        if task.kind == "code" and task.code is not None:
-            return extract_code(text, task.code.prompt)
-        return extract_answer(text)
+        return extract_submission(text, task, raw_fallback=True)

@@ -1,11 +1,11 @@
 """lats (Language Agent Tree Search, Zhou et al. 2024): Monte Carlo tree search over
 episode states, with the model as policy, value function and critic.
 
-Each iteration: **select** a leaf by UCT (an unvisited node scores its value); **expand**
-n children (one request with n samples at temperature 0.8); **evaluate** each child; on
-QA/agentic tasks **simulate** a rollout from the best child to a terminal state or the
-rollout depth; **backpropagate** the reward; **reflect** on failed terminals and feed up
-to 3 reflections into later expansions.
+Each iteration: **select** a leaf by UCT, backtracking out of exhausted subtrees;
+**expand** it into n children (one request with n samples at temperature 0.8);
+**evaluate** each child; on QA/agentic tasks **simulate** from the best child;
+**backpropagate** the reward along the whole path to the root; **reflect** on failed
+terminals and feed up to 3 reflections into later expansions and values.
 
 Code (the HumanEval setting): nodes are programs. Tests are written once (role
 ``test_gen``; visible examples added); the root program is role ``answer``; children are n
@@ -17,10 +17,19 @@ the reference code's quadratic re-reflection is not reproduced.
 Calls ≈ 3 + K(1 + 2n) (= 91 at K = 8, n = 5); fewer when a child passes every self-test
 (the search then stops) or children pass.
 
-QA / agentic: nodes are trajectories of Thought/Action/Observation; children are n
-samples of role ``act``; each acts in its own sandbox fork (ptebench.scaffolds.branching).
-Per iteration: 1 expansion + n values + ≤ rollout_depth acts + 1 terminal value + ≤ 1
-reflection.
+QA / agentic (the HotpotQA setting of the reference, LanguageAgentTreeSearch
+``hotpot/lats.py``): nodes are trajectories of Thought/Action/Observation; children are the
+distinct actions among n samples of role ``act``, each acted in its own sandbox fork
+(ptebench.scaffolds.branching) and valued (role ``value``, ``n_evaluate`` samples; a final
+answer's value is its self-evaluated reward). The simulation is valued too: each of its
+steps samples ``rollout_samples`` next steps, values them, and follows the best, until a
+final answer (its reward is backpropagated) or ``rollout_depth`` steps (reward 0: no answer
+reached — the reference's −1 on the same [0, 1] scale of our rewards is 0); simulated nodes
+stay out of the tree, so the node simulated from is expanded for real later. The search
+stops after K iterations, when a final answer's reward reaches ``stop_value``, or when
+every path from the root is exhausted — not when one subtree is.
+Per iteration, at most: 1 expansion + n values + rollout_depth × (1 + rollout_samples)
++ 1 reflection calls (with ``n_evaluate`` samples per value request).
 
 Without ``oracle_feedback`` rewards are the model's own evaluations and self-tests. With
 it, terminal rewards come from the hidden scorer and the search stops at the first pass
@@ -30,20 +39,27 @@ it, terminal rewards come from the hidden scorer and the search stops at the fir
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from ptebench.models.base import GenerateRequest, Message
+from ptebench.records import Action
 from ptebench.registry import register
-from ptebench.scaffolds import prompts
-from ptebench.scaffolds.base import EpisodeContext, ParseError, ScaffoldParams, parse_action
+from ptebench.scaffolds import parsing, prompts
+from ptebench.scaffolds.base import EpisodeContext, ScaffoldParams
 from ptebench.scaffolds.best_of_n import generate_tests
 from ptebench.scaffolds.branching import Brancher, BranchMode, NodeState
 from ptebench.scaffolds.codeexec import TestReport, run_tests
-from ptebench.scaffolds.react import system_prompt
+from ptebench.scaffolds.parsing import ParseError
+from ptebench.scaffolds.react import (
+    choice_actions,
+    native_system_prompt,
+    system_prompt,
+    tool_specs,
+    uses_native,
+)
 
 
 class LatsParams(ScaffoldParams):
@@ -65,7 +81,15 @@ class LatsParams(ScaffoldParams):
     max_depth: int = Field(default=7, ge=1)
     """Deepest trajectory on QA/agentic tasks (HotpotQA: 7)."""
     rollout_depth: int = Field(default=4, ge=0)
-    """Most actions in one simulation (HotpotQA: 4)."""
+    """Most steps in one simulation (HotpotQA: 4; the reference caps the simulation at
+    absolute depth 4, ptebench counts from the node simulated, within ``max_depth``)."""
+    rollout_samples: int | None = Field(default=None, ge=1)
+    """Samples per simulation step, each valued, the best followed. None: 5 (the reference)
+    when the episode has no sandbox; 1 when it has one — there every sample acts in its own
+    sandbox fork (a snapshot and a container each) and spends a step of the episode's
+    budget, where the reference's Wikipedia API made samples nearly free."""
+    n_evaluate: int = Field(default=1, ge=1)
+    """Value samples per QA/agentic node, averaged (HotpotQA run: 1)."""
     max_reflections: int = Field(default=3, ge=0)
     """Most recent reflections shown to expansions (paper: 3)."""
     stop_value: float = 1.0
@@ -74,6 +98,11 @@ class LatsParams(ScaffoldParams):
     """How a node gets its sandbox state: snapshot/restore forks, or replay of its actions."""
     max_tokens: int | None = 1024
     """Cap on each reply."""
+    tool_calling: Literal["auto", "text", "native"] = "auto"
+    """QA/agentic expansions: actions as text, or as native tool calls (one per child; a
+    reply's further parallel calls are refused, a node being one step). auto: native when
+    the model takes native tools. The trajectory is shown as text either way, so every
+    request is a plain chat history valid for every API."""
 
 
 @dataclass
@@ -93,6 +122,8 @@ class Node:
     """Mean backpropagated reward (the evaluation until first visited)."""
     visits: int = 0
     children: list[Node] = field(default_factory=list)
+    exhausted: bool = False
+    """Every child is terminal or exhausted: nothing left to try below this node."""
     report: TestReport | None = None
     state: NodeState = field(default_factory=NodeState)
 
@@ -101,29 +132,50 @@ class Node:
         return "\n".join(self.lines)
 
     def uct(self, c: float) -> float:
-        if self.visits == 0 or self.parent is None:
+        """UCT(s) = V(s) + c·√(ln N(parent) / N(s)) (the LATS paper, eq. 1), with V the mean
+        backpropagated reward. An unvisited node (N = 0, where the formula is undefined)
+        counts as visited once: it gets the exploration bonus of a once-visited sibling on
+        top of the value its expansion measured, so siblings left behind by a rollout are
+        still explored (the reference code scores an unvisited node by its value alone)."""
+        if self.parent is None:
             return self.value
-        return self.value + c * math.sqrt(math.log(max(self.parent.visits, 1)) / self.visits)
+        n_parent = max(self.parent.visits, 1)
+        return self.value + c * math.sqrt(math.log(n_parent) / max(self.visits, 1))
+
+    @property
+    def open(self) -> bool:
+        """Can still be selected: neither a final state nor a fully explored subtree."""
+        return not (self.terminal or self.exhausted)
 
 
 def backpropagate(node: Node | None, reward: float) -> None:
-    """Add one visit with ``reward`` to ``node`` and every ancestor (running means)."""
+    """Add one visit with ``reward`` to ``node`` and every ancestor up to the root (running
+    means): the whole path from the simulation's end, as the reference does."""
     while node is not None:
         node.visits += 1
         node.value += (reward - node.value) / node.visits
         node = node.parent
 
 
-def select(root: Node, c: float) -> Node:
-    """Descend by UCT to a leaf, avoiding terminal and exhausted subtrees."""
+def select(root: Node, c: float) -> Node | None:
+    """Descend by UCT to a leaf to expand, backtracking out of exhausted subtrees.
+
+    A node whose children are all terminal or exhausted is marked exhausted and the descent
+    resumes from its parent (the reference removes such a node from its parent; marking
+    keeps the tree for the record). Returns None when the root itself is exhausted: every
+    path has been tried and the search is over.
+    """
     node = root
     while node.children:
-        open_ = [ch for ch in node.children if not ch.terminal]
+        open_ = [ch for ch in node.children if ch.open]
         if not open_:
-            node.terminal = True  # every child is finished: treat this subtree as done
-            return node
+            node.exhausted = True
+            if node.parent is None:
+                return None
+            node = node.parent
+            continue
         node = max(open_, key=lambda ch: ch.uct(c))
-    return node
+    return None if node.terminal else node
 
 
 @register("scaffold", "lats")
@@ -136,6 +188,7 @@ class Lats:
     def __init__(self, params: LatsParams) -> None:
         self.params = params
         self.reflections: list[str] = []
+        self._terminals: list[Node] = []
 
     async def _gen(
         self,
@@ -152,23 +205,31 @@ class Lats:
                 n=n,
                 max_tokens=self.params.max_tokens,
                 temperature=self.params.temperature if temperature is None else temperature,
+                stop=parsing.ACT_STOP if role == "act" else [],
             )
         )
         return [ch.text for ch in resp.choices]
 
-    async def _model_score(self, ctx: EpisodeContext, what: str, body: str) -> float:
+    async def _model_score(
+        self, ctx: EpisodeContext, what: str, body: str, n: int = 1
+    ) -> float:
+        """The model's 1–10 rating of ``body``, scaled to [0, 1] and averaged over ``n``
+        samples (one request). Failed attempts and their reflections are shown, as the
+        reference's value prompt does, so the value function learns from them too."""
         system = (
-            f"Task:\n{prompts.task_text(ctx.task)}\n\nRate how likely the {what} below is to be "
-            "correct and complete, from 1 (hopeless) to 10 (certainly right). Reason briefly, "
-            "then end with the number."
+            f"Task:\n{prompts.task_text(ctx.task)}{self._lessons()}\n\nRate how likely the "
+            f"{what} below is to be correct and complete, from 1 (hopeless) to 10 (certainly "
+            "right). Reason briefly, then end with the number."
         )
         out = await self._gen(
             ctx,
             [Message(role="system", content=system), Message(role="user", content=body)],
             "value",
-            temperature=0.0,
+            n=n,
+            temperature=0.0 if n == 1 else self.params.temperature,
         )
-        return prompts.parse_score(out[0]) or 0.0
+        scores = [parsing.parse_score(o) or 0.0 for o in out]
+        return sum(scores) / len(scores) if scores else 0.0
 
     async def _reflect(self, ctx: EpisodeContext, attempt: str, feedback: str) -> None:
         text = (
@@ -246,7 +307,7 @@ class Lats:
             "answer",
             temperature=0.0,
         )
-        root = Node(program=prompts.extract_submission(first[0], ctx.task))
+        root = Node(program=parsing.extract_submission(first[0], ctx.task))
         if root.program is not None:
             await self._evaluate_program(ctx, root, tests, with_model=False)
             if await accept(root):
@@ -261,13 +322,13 @@ class Lats:
             ctx.check_time()
             ctx.metrics["iterations"] = k + 1
             leaf = select(root, c)
-            if leaf.terminal:
+            if leaf is None:
                 break
             outs = await self._gen(
                 ctx, prompts.user(self._code_prompt(ctx, leaf)), "answer", n=p.n_children
             )
             for out in outs:
-                prog = prompts.extract_submission(out, ctx.task)
+                prog = parsing.extract_submission(out, ctx.task)
                 child = Node(parent=leaf, depth=leaf.depth + 1, program=prog)
                 leaf.children.append(child)
                 if prog is None:
@@ -292,23 +353,85 @@ class Lats:
         return "\n".join([*parts, self._lessons(), "", prompts.answer_format(ctx.task)])
 
     # -- QA and agentic --------------------------------------------------------------------
-    def _act_messages(self, ctx: EpisodeContext, node: Node) -> list[Message]:
+    def _act_messages(self, ctx: EpisodeContext, node: Node, native: bool) -> list[Message]:
         user = prompts.task_text(ctx.task) + self._lessons()
-        msgs = [
-            Message(role="system", content=system_prompt(ctx.task)),
-            Message(role="user", content=user),
-        ]
         if node.lines:
-            msgs.append(Message(role="user", content="Trajectory so far:\n" + node.text))
-        return msgs
+            # one user turn: chat templates such as Gemma's require strict alternation
+            user += "\n\nTrajectory so far:\n" + node.text
+        system = native_system_prompt(ctx.task) if native else system_prompt(ctx.task)
+        return [Message(role="system", content=system), Message(role="user", content=user)]
 
-    async def _child(self, ctx: EpisodeContext, parent: Node, text: str, br: Brancher) -> Node:
+    async def _value_of(self, ctx: EpisodeContext, node: Node) -> float:
+        """A node's evaluation: the self-evaluated (or oracle) reward of a final answer, the
+        model's score of a partial trajectory otherwise (``n_evaluate`` samples, averaged)."""
+        if node.terminal:
+            if node.answer is None:
+                return 0.0
+            if ctx.oracle is not None:
+                return await ctx.oracle.score(node.answer) or 0.0
+            body = f"{node.text}\n\nFinal answer: {node.answer}"
+            return await self._model_score(ctx, "final answer", body, self.params.n_evaluate)
+        return await self._model_score(ctx, "trajectory", node.text, self.params.n_evaluate)
+
+    async def _children(
+        self, ctx: EpisodeContext, parent: Node, n: int, br: Brancher
+    ) -> list[Node]:
+        """``n`` sampled next steps from ``parent`` (one request), one child per distinct
+        action, each acted in its own copy of the parent's sandbox, each evaluated."""
+        native = uses_native(ctx.model.native_tools, self.params.tool_calling)
+        resp = await ctx.model.generate(
+            GenerateRequest(
+                messages=self._act_messages(ctx, parent, native),
+                role="act",
+                n=n,
+                max_tokens=self.params.max_tokens,
+                temperature=self.params.temperature,
+                tools=tool_specs(ctx.task) if native else [],
+            )
+        )
         tools = sorted({*ctx.task.tools, "submit"})
+        seen: set[str] = set()
+        children: list[Node] = []
+        for choice in resp.choices:
+            thought: str | None
+            action: Action | ParseError
+            dropped = 0
+            try:
+                thought, actions = choice_actions(choice, tools)
+                _, action = actions[0]  # a node is one step: further parallel calls are refused
+                dropped = len(actions) - 1
+                key = (
+                    f"{action.tool}\0{action.input.strip()}"
+                    if isinstance(action, Action)
+                    else str(action)
+                )
+            except ParseError as e:
+                thought, action, key = None, e, choice.text.strip()
+            if key in seen:
+                continue  # the reference keeps one child per distinct (thought, action)
+            seen.add(key)
+            child = await self._child(ctx, parent, thought, action, br)
+            if dropped:  # the refusal is part of the trajectory the model sees next
+                child.lines.append(f"(not run: {dropped} more tool call(s); one action per step)")
+            children.append(child)
+        for child in children:
+            child.reward = child.value = await self._value_of(ctx, child)
+            if child.terminal and child.answer is not None:
+                self._note(ctx, child)
+        return children
+
+    async def _child(
+        self,
+        ctx: EpisodeContext,
+        parent: Node,
+        thought: str | None,
+        action: Action | ParseError,
+        br: Brancher,
+    ) -> Node:
         child = Node(parent=parent, depth=parent.depth + 1, state=NodeState(parent.state.actions))
-        try:
-            thought, action = parse_action(text, tools)
-        except ParseError as e:
-            child.lines = [*parent.lines, f"Observation: {e}"]
+        if isinstance(action, ParseError):
+            child.lines = [*parent.lines, f"Observation: {action}"]
+            child.terminal = child.depth >= self.params.max_depth
             return child
         head = [f"Thought: {thought}"] if thought else []
         if action.tool == "submit":
@@ -325,85 +448,81 @@ class Lats:
             f"Action: {action.tool}: {action.input}",
             f"Observation: {step.observation[:1000]}",
         ]
-        if child.depth >= self.params.max_depth:
-            child.terminal = True
+        child.terminal = child.depth >= self.params.max_depth
         return child
 
-    async def _terminal_reward(self, ctx: EpisodeContext, node: Node) -> float:
-        if node.answer is None:
-            return 0.0
-        if ctx.oracle is not None:
-            return await ctx.oracle.score(node.answer) or 0.0
-        return await self._model_score(
-            ctx, "final answer", f"{node.text}\n\nFinal answer: {node.answer}"
-        )
+    def _note(self, ctx: EpisodeContext, node: Node) -> None:
+        """Keep a final answer; the best-rewarded one so far is what a limit scores."""
+        self._terminals.append(node)
+        top = max(self._terminals, key=lambda t: t.reward)
+        ctx.candidate(top.answer)
 
     async def _run_agent(self, ctx: EpisodeContext, br: Brancher) -> str | None:
         p = self.params
         k_iters = p.iterations or 30
         c = math.sqrt(2) if p.exploration is None else p.exploration
         root = Node()
-        terminals: list[Node] = []
-
-        def note(node: Node) -> None:
-            terminals.append(node)
-            top = max(
-                (t for t in terminals if t.answer is not None), key=lambda t: t.reward, default=None
-            )
-            if top is not None:
-                ctx.candidate(top.answer)
-
+        self._terminals = []
+        ctx.metrics["expansions"] = 0
         for k in range(k_iters):
             ctx.check_time()
-            ctx.metrics["iterations"] = k + 1
             leaf = select(root, c)
-            if leaf.terminal:
+            if leaf is None:
+                ctx.metrics["exhausted"] = True  # every path from the root has been tried
                 break
-            outs = await self._gen(ctx, self._act_messages(ctx, leaf), "act", n=p.n_children)
-            for out in dict.fromkeys(outs):
-                leaf.children.append(await self._child(ctx, leaf, out, br))
-            for child in leaf.children:
-                if child.terminal and child.answer is not None:
-                    child.reward = await self._terminal_reward(ctx, child)
-                    note(child)
-                else:
-                    child.reward = await self._model_score(ctx, "trajectory", child.text)
-                child.value = child.reward
-            # An expanded leaf is never expanded again: its sandbox copy can go.
+            ctx.metrics["iterations"] = k + 1
+            leaf.children = await self._children(ctx, leaf, p.n_children, br)
+            ctx.metrics["expansions"] = int(ctx.metrics["expansions"] or 0) + 1
+            # An expanded node is never expanded again: its sandbox copy can go.
             await br.discard(leaf.state.env)
             leaf.state.env = None
-            best = max(leaf.children, key=lambda ch: ch.reward)
-            end, reward = await self._rollout(ctx, best, br, note)
+            if not leaf.children:  # the provider returned no sample: nothing to follow
+                leaf.exhausted = True
+                continue
+            best = max(leaf.children, key=lambda ch: ch.value)
+            end, reward = await self._rollout(ctx, best, br)
             backpropagate(end, reward)
             if end.terminal and end.answer is not None:
                 if reward >= p.stop_value:
                     break
                 await self._reflect(ctx, end.text, "The final answer was judged wrong.")
-        done = [t for t in terminals if t.answer is not None]
-        if not done:
+        if not self._terminals:
             return ctx.best
-        top = max(done, key=lambda t: t.reward)
+        top = max(self._terminals, key=lambda t: t.reward)
         ctx.candidate(top.answer)
         await br.adopt(top.state)
         return top.answer
 
-    async def _rollout(
-        self, ctx: EpisodeContext, node: Node, br: Brancher, note: Callable[[Node], None]
-    ) -> tuple[Node, float]:
-        """Simulate from ``node`` with single samples; returns the last node and its reward."""
-        reward = node.reward
-        for _ in range(self.params.rollout_depth):
-            if node.terminal:
-                break
-            ctx.check_time()
-            out = await self._gen(ctx, self._act_messages(ctx, node), "act")
-            child = await self._child(ctx, node, out[0], br)
-            node.children.append(child)
-            await br.discard(node.state.env)
-            node.state.env = None
-            node = child
-            if node.terminal and node.answer is not None:
-                node.reward = reward = await self._terminal_reward(ctx, node)
-                node.value = reward
-                note(node)
-        return node, reward
+    def _rollout_samples(self, ctx: EpisodeContext) -> int:
+        if self.params.rollout_samples is not None:
+            return self.params.rollout_samples
+        return 1 if ctx.env.sandbox is not None else 5
+
+    async def _rollout(self, ctx: EpisodeContext, node: Node, br: Brancher) -> tuple[Node, float]:
+        """Simulate from ``node``: at each step sample ``rollout_samples`` next steps, value
+        them and follow the best, until a final answer or ``rollout_depth`` steps.
+
+        Returns the node the simulation ended on and the reward to backpropagate: a final
+        answer's reward, else 0 (no answer reached: the worst reward). The simulated nodes
+        are not added to the tree (as in the reference); their sandbox copies are closed.
+        """
+        if node.terminal:
+            return node, node.reward if node.answer is not None else 0.0
+        start = node
+        opened: list[Node] = []
+        try:
+            for _ in range(self.params.rollout_depth):
+                ctx.check_time()
+                kids = await self._children(ctx, node, self._rollout_samples(ctx), br)
+                opened += kids
+                done = next((ch for ch in kids if ch.terminal and ch.answer is not None), None)
+                if done is not None:
+                    return done, done.reward
+                node = max(kids, key=lambda ch: ch.value)
+                if node.terminal:  # the depth limit: no answer within the trajectory budget
+                    break
+            return node, 0.0 if node is not start else node.value
+        finally:
+            for n in opened:
+                await br.discard(n.state.env)
+                n.state.env = None

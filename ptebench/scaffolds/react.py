@@ -18,17 +18,19 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from ptebench.models.base import GenerateRequest, GenerateResponse, Message, ToolCall, ToolSpec
+from ptebench.models.base import (
+    Choice,
+    GenerateRequest,
+    GenerateResponse,
+    Message,
+    ToolCall,
+    ToolSpec,
+)
 from ptebench.models.meter import LimitReached
 from ptebench.records import Action
 from ptebench.registry import register
-from ptebench.scaffolds.base import (
-    EpisodeContext,
-    ParseError,
-    ScaffoldParams,
-    extract_answer,
-    parse_action,
-)
+from ptebench.scaffolds.base import EpisodeContext, ScaffoldParams
+from ptebench.scaffolds.parsing import ACT_STOP, ParseError, extract_answer, parse_action
 from ptebench.tasks.base import TaskView
 
 TOOL_HELP = {
@@ -37,10 +39,13 @@ TOOL_HELP = {
     "submit": "submit: <answer> — submit your final answer and end the task",
 }
 
-OBSERVATION_STOP = "\nObservation:"
-"""Act calls stop here: the observation is the environment's to write, not the model's."""
-
 FORCE_SUBMIT = "You are out of steps. Reply with 'Answer: <your final answer>'."
+FORCE_SUBMIT_NATIVE = (
+    "You are out of steps. Call submit with your final answer now (or reply with "
+    "'Answer: <your final answer>')."
+)
+EMPTY_REPLY = "(empty reply)"
+"""Content kept for an assistant turn that said nothing (APIs reject empty assistant turns)."""
 
 
 class ReactParams(ScaffoldParams):
@@ -55,10 +60,11 @@ class ReactParams(ScaffoldParams):
     """Extra calls allowed per step when the output holds no valid action (ReAct: 1)."""
     max_tokens: int | None = 1024
     """Cap on each reply."""
-    tool_calling: Literal["text", "native"] = "text"
+    tool_calling: Literal["auto", "text", "native"] = "auto"
     """text: actions written as 'Action: tool: input' (works with every model, the paper's
     format). native: tools offered through the provider's tool-calling API; a reply without
-    a tool call is still parsed as text."""
+    a tool call is still parsed as text. auto: native when the model's card or config says
+    it takes native tools (``native_tools``), text otherwise."""
 
 
 def tool_list(task: TaskView) -> list[str]:
@@ -75,6 +81,48 @@ def system_prompt(task: TaskView) -> str:
         f"Tools:\n{tools}\n"
         "When you know the answer, use the submit tool."
     )
+
+
+def native_system_prompt(task: TaskView) -> str:
+    """The system prompt when tools go through the provider's tool-calling API."""
+    tools = "\n".join(f"- {TOOL_HELP.get(t, t).split(' — ', 1)[-1]} ({t})" for t in tool_list(task))
+    return (
+        "You solve tasks step by step with the tools provided. In each reply, reason briefly, "
+        "then call one tool; you will see its result before your next step.\n"
+        f"Tools:\n{tools}\n"
+        "When you know the answer, call submit with it."
+    )
+
+
+def uses_native(ctx_native: bool, setting: str) -> bool:
+    """Whether a scaffold with ``tool_calling: setting`` offers tools natively."""
+    return setting == "native" or (setting == "auto" and ctx_native)
+
+
+def has_tool_turns(messages: list[Message]) -> bool:
+    """The history holds tool calls or results: the APIs then require the tools again."""
+    return any(m.role == "tool" or m.tool_calls for m in messages)
+
+
+def choice_actions(
+    choice: Choice, tools: list[str]
+) -> tuple[str | None, list[tuple[ToolCall | None, Action | ParseError]]]:
+    """A reply's thought and its actions in order: every native tool call (a call that
+    does not parse carries its ParseError, to be answered with it), else the text action.
+
+    Raises:
+        ParseError: a reply without tool calls whose text holds no valid action.
+    """
+    if choice.tool_calls:
+        out: list[tuple[ToolCall | None, Action | ParseError]] = []
+        for call in choice.tool_calls:
+            try:
+                out.append((call, parse_tool_call(call, tools)))
+            except ParseError as e:
+                out.append((call, e))
+        return (choice.text.strip() or None), out
+    thought, action = parse_action(choice.text, tools)
+    return thought, [(None, action)]
 
 
 def task_prompt(task: TaskView) -> str:
@@ -131,47 +179,30 @@ class React:
 
     def __init__(self, params: ReactParams) -> None:
         self.params = params
+        self.native = False
 
     async def _call(self, ctx: EpisodeContext, messages: list[Message]) -> GenerateResponse:
         p = self.params
+        native = self.native or has_tool_turns(messages)
         req = GenerateRequest(
             messages=messages,
             role="act",
             temperature=p.temperature,
             max_tokens=p.max_tokens,
-            tools=tool_specs(ctx.task) if p.tool_calling == "native" else [],
-            stop=[OBSERVATION_STOP],
-            cue=None if p.tool_calling == "native" else "Thought:",
+            tools=tool_specs(ctx.task) if native else [],
+            stop=ACT_STOP,
+            cue=None if native else "Thought:",
         )
         return await ctx.model.generate(req)
-
-    def _parse(
-        self, resp: GenerateResponse, tools: list[str]
-    ) -> tuple[str | None, Action, Message]:
-        """(thought, action, the assistant message to keep). Raises ParseError."""
-        choice = resp.choices[0] if resp.choices else None
-        text = choice.text if choice else ""
-        if choice is not None and choice.tool_calls:
-            call = choice.tool_calls[0]
-            action = parse_tool_call(call, tools)
-            msg = Message(role="assistant", content=text, tool_calls=[call])
-            return (text.strip() or None), action, msg
-        thought, action = parse_action(text, tools)
-        return thought, action, Message(role="assistant", content=text)
-
-    def _observe(self, messages: list[Message], kept: Message, observation: str) -> None:
-        messages.append(kept)
-        if kept.tool_calls:
-            tid = kept.tool_calls[0].id
-            messages.append(Message(role="tool", content=observation, tool_call_id=tid))
-        else:
-            messages.append(Message(role="user", content=f"Observation: {observation}"))
 
     async def run(self, ctx: EpisodeContext) -> str | None:
         task = ctx.task
         tools = tool_list(task)
+        self.native = uses_native(ctx.model.native_tools, self.params.tool_calling)
+        ctx.metrics["tool_calling"] = "native" if self.native else "text"
+        system = native_system_prompt(task) if self.native else system_prompt(task)
         messages = [
-            Message(role="system", content=system_prompt(task)),
+            Message(role="system", content=system),
             Message(role="user", content=task_prompt(task)),
         ]
         try:
@@ -180,13 +211,10 @@ class React:
                 parsed = await self._step(ctx, messages, tools)
                 if parsed is None:
                     continue
-                thought, action, kept = parsed
-                if action.tool == "submit":
-                    answer = action.input.strip()
+                answer = await self._act(ctx, messages, *parsed)
+                if answer is not None:
                     ctx.candidate(answer or None)
                     return answer or None
-                step = await ctx.env.run(action, thought)
-                self._observe(messages, kept, step.observation)
         except LimitReached as e:
             if e.which != "steps":
                 raise
@@ -197,36 +225,89 @@ class React:
         ctx.candidate(answer)
         return answer
 
+    async def _act(
+        self,
+        ctx: EpisodeContext,
+        messages: list[Message],
+        thought: str | None,
+        actions: list[tuple[ToolCall | None, Action | ParseError]],
+        kept: Message,
+    ) -> str | None:
+        """Run a reply's actions in order; returns the submitted answer ('' for an empty
+        one), or None to go on. Every tool call gets its answer in the history, in order:
+        calls after a submit are answered as not run."""
+        messages.append(kept)
+        pending = len(messages)
+        try:
+            for call, action in actions:
+                if isinstance(action, ParseError):
+                    obs = ctx.env.note(str(action), thought).observation
+                elif action.tool == "submit":
+                    return action.input.strip()
+                else:
+                    obs = (await ctx.env.run(action, thought)).observation
+                if call is not None:
+                    messages.append(Message(role="tool", content=obs, tool_call_id=call.id))
+                else:
+                    messages.append(Message(role="user", content=f"Observation: {obs}"))
+        finally:
+            # a budget stop between parallel calls still leaves every call answered
+            answered = {m.tool_call_id for m in messages[pending:]}
+            for call, _ in actions:
+                if call is not None and call.id not in answered:
+                    note = "not run: the step budget ran out or the task was submitted"
+                    messages.append(Message(role="tool", content=note, tool_call_id=call.id))
+        return None
+
     async def _step(
         self, ctx: EpisodeContext, messages: list[Message], tools: list[str]
-    ) -> tuple[str | None, Action, Message] | None:
-        """One step's call(s): a parsed action, or None after the retries failed (recorded)."""
+    ) -> tuple[str | None, list[tuple[ToolCall | None, Action | ParseError]], Message] | None:
+        """One step's call(s): the parsed actions and the assistant turn to keep, or None
+        after the retries failed (recorded)."""
         for attempt in range(self.params.parse_retries + 1):
             resp = await self._call(ctx, messages)
+            choice = resp.choices[0] if resp.choices else Choice()
+            kept = Message(
+                role="assistant",
+                content=choice.text if (choice.text.strip() or choice.tool_calls) else EMPTY_REPLY,
+                tool_calls=choice.tool_calls,
+            )
             try:
-                return self._parse(resp, tools)
+                thought, actions = choice_actions(choice, tools)
+                return thought, actions, kept
             except ParseError as e:
                 if attempt == self.params.parse_retries:
                     ctx.env.note(str(e))
-                messages += [
-                    Message(role="assistant", content=resp.text),
-                    Message(role="user", content=f"Observation: {e}"),
-                ]
+                messages += [kept, Message(role="user", content=f"Observation: {e}")]
         return None
 
     async def _force_submit(
         self, ctx: EpisodeContext, messages: list[Message], tools: list[str]
     ) -> str | None:
-        messages.append(Message(role="user", content=FORCE_SUBMIT))
+        native = self.native or has_tool_turns(messages)
+        ask = FORCE_SUBMIT_NATIVE if native else FORCE_SUBMIT
+        if messages[-1].role == "user":
+            # one user turn: chat templates such as Gemma's require strict alternation
+            last = messages[-1]
+            messages[-1] = last.model_copy(update={"content": f"{last.content}\n\n{ask}"})
+        else:
+            messages.append(Message(role="user", content=ask))
         resp = await ctx.model.generate(
             GenerateRequest(
-                messages=messages, role="act", temperature=self.params.temperature,
-                max_tokens=self.params.max_tokens, cue="Answer:",
+                messages=messages,
+                role="act",
+                temperature=self.params.temperature,
+                max_tokens=self.params.max_tokens,
+                tools=tool_specs(ctx.task) if native else [],
+                stop=ACT_STOP,
+                cue=None if native else "Answer:",
             )
         )
+        choice = resp.choices[0] if resp.choices else Choice()
         try:
-            _, action, _ = self._parse(resp, tools)
-            answer = action.input.strip() if action.tool == "submit" else extract_answer(resp.text)
+            _, actions = choice_actions(choice, tools)
         except ParseError:
-            answer = extract_answer(resp.text)
+            actions = []
+        submitted = [a for _, a in actions if isinstance(a, Action) and a.tool == "submit"]
+        answer = submitted[0].input.strip() if submitted else extract_answer(choice.text)
         return answer or None

@@ -32,11 +32,14 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from ptebench.models.base import GenerateRequest, Message
+from ptebench.models.base import Choice, GenerateRequest, Message
+from ptebench.records import Action
 from ptebench.registry import register
-from ptebench.scaffolds import prompts
-from ptebench.scaffolds.base import EpisodeContext, ParseError, ScaffoldParams, parse_action
+from ptebench.scaffolds import parsing, prompts
+from ptebench.scaffolds.base import EpisodeContext, ScaffoldParams
 from ptebench.scaffolds.branching import Brancher, BranchMode, NodeState
+from ptebench.scaffolds.parsing import ParseError, parse_action
+from ptebench.scaffolds.react import parse_tool_call, tool_specs, uses_native
 
 
 class TotParams(ScaffoldParams):
@@ -65,6 +68,10 @@ class TotParams(ScaffoldParams):
     """How agentic children get their sandbox state: snapshot/restore forks, or replay."""
     max_tokens: int | None = 1024
     """Cap on each reply."""
+    tool_calling: Literal["auto", "text", "native"] = "auto"
+    """Agentic proposals: candidate actions as text lines, or as native tool calls (several
+    parallel calls = several candidates; none is run as a sequence). auto: native when the
+    model takes native tools."""
 
 
 @dataclass
@@ -123,6 +130,7 @@ class Tot:
                 n=n,
                 temperature=self.params.temperature,
                 max_tokens=self.params.max_tokens,
+                stop=parsing.ACT_STOP if role == "act" else [],
             )
         )
         return [c.text for c in resp.choices]
@@ -142,7 +150,7 @@ class Tot:
                     f"corrected, complete version.\n{prompts.answer_format(ctx.task)}"
                 )
             outs = await self._generate(ctx, prompts.user(text), "answer", p.n_propose)
-            progs = [prompts.extract_submission(o, ctx.task) for o in outs]
+            progs = [parsing.extract_submission(o, ctx.task) for o in outs]
             return [Thought(lines=[g], answer=g) for g in progs if g is not None]
         last = t == p.steps - 1
         if mode == "text" and last and "cot" in pack:
@@ -151,16 +159,48 @@ class Tot:
             text = prompts.fill(pack["propose"], input=_left(ctx, s))
         else:
             text = self._generic_propose(ctx, s, last, mode)
-        lines = prompts.parse_lines(
+        if mode == "act":
+            return await self._act_children(ctx, s, await self._propose_actions(ctx, text), br)
+        lines = parsing.parse_lines(
             (await self._generate(ctx, prompts.user(text), "propose", 1))[0]
         )
-        if mode == "act":
-            return await self._act_children(ctx, s, lines, br)
         return self._text_children(s, lines)
+
+    async def _propose_actions(self, ctx: EpisodeContext, text: str) -> list[str | Action]:
+        """Proposed next actions: each native tool call of the reply (several parallel calls
+        are several candidates), then each text line."""
+        native = uses_native(ctx.model.native_tools, self.params.tool_calling)
+        resp = await ctx.model.generate(
+            GenerateRequest(
+                messages=prompts.user(text),
+                role="propose",
+                temperature=self.params.temperature,
+                max_tokens=self.params.max_tokens,
+                tools=tool_specs(ctx.task) if native else [],
+            )
+        )
+        choice = resp.choices[0] if resp.choices else Choice()
+        tools = sorted({*ctx.task.tools, "submit"})
+        items: list[str | Action] = []
+        for call in choice.tool_calls:
+            try:
+                items.append(parse_tool_call(call, tools))
+            except ParseError:
+                ctx.metrics["unparsed_proposals"] = (
+                    int(str(ctx.metrics.get("unparsed_proposals", 0))) + 1
+                )
+        return items + list(parsing.parse_lines(choice.text))
 
     def _generic_propose(self, ctx: EpisodeContext, s: Thought, last: bool, mode: str) -> str:
         k = self.params.n_propose
         so_far = s.text or "(none yet)"
+        if mode == "act" and uses_native(ctx.model.native_tools, self.params.tool_calling):
+            return (
+                f"{prompts.task_text(ctx.task)}\n\nActions so far and what they showed:\n{so_far}"
+                f"\n\nPropose {k} candidates for the next action: make one tool call per "
+                "candidate, all in this reply (they are alternatives, not a sequence); call "
+                "submit with the answer when done."
+            )
         if mode == "act":
             tools = ", ".join(sorted({*ctx.task.tools, "submit"}))
             return (
@@ -183,29 +223,39 @@ class Tot:
     def _text_children(self, s: Thought, lines: list[str]) -> list[Thought]:
         out: list[Thought] = []
         for ln in lines:
-            ans = prompts.find_answer(ln)
+            ans = parsing.find_answer(ln)
             out.append(Thought(lines=[*s.lines, ln], answer=ans, final=ans is not None))
         return out
 
     async def _act_children(
-        self, ctx: EpisodeContext, s: Thought, lines: list[str], br: Brancher
+        self, ctx: EpisodeContext, s: Thought, items: list[str | Action], br: Brancher
     ) -> list[Thought]:
         tools = sorted({*ctx.task.tools, "submit"})
         out: list[Thought] = []
-        for ln in dict.fromkeys(lines):
-            ans = prompts.find_answer(ln)
-            if ans is not None:
-                out.append(Thought([*s.lines, ln], ans, True, state=NodeState(s.state.actions)))
+        seen: set[str] = set()
+        for item in items:
+            key = item if isinstance(item, str) else f"{item.tool}: {item.input}"
+            if key in seen:
                 continue
-            try:
-                thought, action = parse_action(
-                    ln if ln.lower().startswith("action") else f"Action: {ln}", tools
-                )
-            except ParseError:
-                ctx.metrics["unparsed_proposals"] = (
-                    int(str(ctx.metrics.get("unparsed_proposals", 0))) + 1
-                )
-                continue
+            seen.add(key)
+            ln = key
+            thought: str | None = None
+            if isinstance(item, Action):
+                action = item
+            else:
+                ans = parsing.find_answer(ln)
+                if ans is not None:
+                    out.append(Thought([*s.lines, ln], ans, True, state=NodeState(s.state.actions)))
+                    continue
+                try:
+                    thought, action = parse_action(
+                        ln if ln.lower().startswith("action") else f"Action: {ln}", tools
+                    )
+                except ParseError:
+                    ctx.metrics["unparsed_proposals"] = (
+                        int(str(ctx.metrics.get("unparsed_proposals", 0))) + 1
+                    )
+                    continue
             if action.tool == "submit":
                 out.append(
                     Thought(
@@ -249,7 +299,7 @@ class Tot:
         key = "\n".join(m.content for m in msgs)
         if key not in self._cache:
             outs = await self._generate(ctx, msgs, "value", self.params.n_evaluate)
-            self._cache[key] = sum(prompts.parse_tot_value(o) for o in outs)
+            self._cache[key] = sum(parsing.parse_tot_value(o) for o in outs)
         return self._cache[key]
 
     async def _valued(self, ctx: EpisodeContext, children: list[Thought]) -> list[Thought]:

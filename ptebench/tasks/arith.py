@@ -56,6 +56,8 @@ class Arith:
     """200 arithmetic problems of increasing size."""
 
     name = "arith"
+    accepted_options: frozenset[str] = frozenset()
+    """Keys of a task entry's ``options`` this family reads (others are refused)."""
     default_limits = Limits(steps=10, tool_timeout_s=10)
 
     def instances(self, options: TaskOptions) -> list[TaskInstance]:

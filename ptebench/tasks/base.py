@@ -48,6 +48,10 @@ class Reference(Record):
     """Correct unit tests a competent model could write (for the sim's test_gen role)."""
 
 
+TOOLS: tuple[str, ...] = ("bash", "python", "submit")
+"""The tool names an environment executes; a task file naming another is refused."""
+
+
 class TaskInstance(Record):
     """One thing to solve."""
 

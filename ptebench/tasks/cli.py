@@ -184,6 +184,12 @@ def _first_line(obj: object) -> str:
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
+def _description(fam: object) -> str:
+    """The family's own description (a native task.yaml's), else its class's first doc line."""
+    own = getattr(fam, "description", None)
+    return own if isinstance(own, str) and own else _first_line(type(fam))
+
+
 @app.command("list")
 def list_families() -> None:
     """Every registered task family with its number of instances."""
@@ -196,7 +202,7 @@ def list_families() -> None:
             table.add_row(name, "-", "-", f"[red]unavailable: {escape(str(e))}[/]")
             continue
         kinds = ", ".join(sorted({i.kind for i in insts}))
-        table.add_row(name, str(len(insts)), kinds, _first_line(type(fam)))
+        table.add_row(name, str(len(insts)), kinds, _description(fam))
     out.print(table)
 
 
@@ -210,7 +216,8 @@ def show(
     insts = fam.instances(TaskOptions())
     if id is None:
         cats = Counter(str(i.metadata.get("category", "-")) for i in insts)
-        out.print(f"[bold]{fam.name}[/]: {len(insts)} instances — {_first_line(type(fam)) or ''}")
+        out.print(f"[bold]{fam.name}[/]: {len(insts)} instances — {_description(fam)}",
+                  highlight=False)
         out.print("categories: " + ", ".join(f"{c} {n}" for c, n in sorted(cats.items())))
         table = Table("id", "kind", "category", "difficulty", "human min")
         for i in insts:

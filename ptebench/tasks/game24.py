@@ -349,6 +349,8 @@ class Game24:
     train (every other rank) or all (1,362, easiest first)."""
 
     name = "game24"
+    accepted_options: frozenset[str] = frozenset()
+    """Keys of a task entry's ``options`` this family reads (others are refused)."""
     default_limits = Limits(steps=10)
 
     def instances(self, options: TaskOptions) -> list[TaskInstance]:

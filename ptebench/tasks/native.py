@@ -28,7 +28,7 @@ import yaml
 from pydantic import JsonValue, ValidationError
 
 from ptebench.errors import ConfigError
-from ptebench.records import Action, Limits, Score, reduce_epoch_scores
+from ptebench.records import Action, Limits, Score
 from ptebench.sandbox.base import Sandbox, SandboxSpec, ServiceSpec
 from ptebench.tasks.base import Reference, TaskInstance, TaskOptions, select
 from ptebench.tasks.native_spec import (
@@ -190,6 +190,9 @@ def solution_actions(script: str) -> list[Action]:
 class NativeTaskFamily:
     """A validated native task folder, as a Task."""
 
+    accepted_options: frozenset[str] = frozenset()
+    """A native folder reads no task-entry options."""
+
     def __init__(self, root: Path, spec: TaskFile, entries: list[TaskEntry]) -> None:
         self.root = root
         self.spec = spec
@@ -197,6 +200,11 @@ class NativeTaskFamily:
         self.entries = {e.id: e for e in entries}
         self._instances = [self._instance(e) for e in entries]
         self._services: dict[str, ServiceSpec] | None = None
+
+    @property
+    def description(self) -> str:
+        """The family's own one-line description from task.yaml (empty when it gives none)."""
+        return (self.spec.description or "").strip()
 
     # --- instances ---------------------------------------------------------------------
 
@@ -259,6 +267,15 @@ class NativeTaskFamily:
             spec = spec.model_copy(update={"services": self._built_services()})
         return spec
 
+    def backend_problem(self, backend: str, instance: TaskInstance) -> str | None:
+        """Why ``instance`` cannot run on sandbox ``backend`` (None: it can); the planner asks
+        before any episode starts."""
+        from ptebench.tasks.native_run import local_problem
+
+        if self.spec.kind == "qa" or backend != "local":
+            return None
+        return local_problem(self, self.entry(instance))
+
     def _built_services(self) -> dict[str, ServiceSpec]:
         """The sandbox's services with each ``build`` Dockerfile built (cached by content hash)
         and its tag as the image."""
@@ -289,6 +306,10 @@ class NativeTaskFamily:
             raise ConfigError(f"{self.name}/{instance.id}: this task needs a sandbox")
         await run_setup(self, sandbox, self.entry(instance))
 
+    def stop_agent_before_scoring(self, instance: TaskInstance) -> bool:
+        """Whether the runner kills the agent's processes before ``score`` (``scoring.stop_agent``)."""
+        return self.spec.scoring.stop_agent
+
     async def score(
         self, sandbox: Sandbox | None, instance: TaskInstance, submission: str | None
     ) -> Score:
@@ -303,6 +324,8 @@ class FolderSuite:
     ``max_difficulty`` (int) filter on the tasks' metadata."""
 
     name = "suite"
+    accepted_options: frozenset[str] = frozenset({"categories", "max_difficulty"})
+    """Keys of a task entry's ``options`` this family reads (others are refused)."""
     folder: Path = Path()
 
     def __init__(self, options: Mapping[str, JsonValue] | TaskOptions | None = None) -> None:
@@ -344,6 +367,9 @@ class FolderSuite:
     def sandbox_spec(self, instance: TaskInstance) -> SandboxSpec | None:
         return self._family(instance).sandbox_spec(instance)
 
+    def backend_problem(self, backend: str, instance: TaskInstance) -> str | None:
+        return self._family(instance).backend_problem(backend, instance)
+
     async def setup(self, sandbox: Sandbox | None, instance: TaskInstance) -> None:
         await self._family(instance).setup(sandbox, instance)
 
@@ -352,6 +378,9 @@ class FolderSuite:
     ) -> Score:
         return await self._family(instance).score(sandbox, instance, submission)
 
+    def stop_agent_before_scoring(self, instance: TaskInstance) -> bool:
+        return self._family(instance).stop_agent_before_scoring(instance)
+
     def family_of(self, instance: TaskInstance) -> NativeTaskFamily:
         """The native folder an instance comes from (for epochs and limits)."""
         return self._family(instance)
@@ -359,15 +388,3 @@ class FolderSuite:
 
 def _num(v: JsonValue) -> float:
     return float(v) if isinstance(v, int | float) else 0.0
-
-
-def reduce_scores(values: list[float], epochs: Epochs) -> float:
-    """Combine one instance's per-attempt scores as the family's reducer says.
-
-    Raises:
-        ValueError: pass@k with fewer than k attempts.
-    """
-    k = epochs.k or 1
-    if epochs.reducer == "pass_at_k" and k > len(values):
-        raise ValueError(f"pass@{k} needs at least {k} attempts, got {len(values)}")
-    return reduce_epoch_scores(values, epochs.recorded)

@@ -8,13 +8,17 @@ kill the agent's processes). Scoring reads secrets back from where setup stored 
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import math
 import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ptebench.errors import ConfigError, PtebenchError
+from ptebench.errors import ConfigError, PtebenchError, SandboxError
 from ptebench.records import Score
 from ptebench.sandbox.base import Sandbox, ServiceSandbox
 from ptebench.tasks.native_spec import FileAsset, TaskEntry
@@ -28,12 +32,23 @@ _ENV_SUBMISSION_MAX = 64 * 1024
 """Longer submissions reach a check script on stdin only (env strings are size-capped)."""
 
 
+_CANNOT_RUN = (125, 126)
+"""Exit statuses of a command the sandbox could not start (the engine's 125, 126 for
+"cannot execute" / no process left to fork): the scorer did not run, so no score."""
+_FORK_FAILED = re.compile(r"fork: (retry: )?Resource temporarily unavailable|fork system call failed")
+
+
 class TaskSetupError(PtebenchError):
     """A task's files or setup script failed in the sandbox (a broken task or sandbox)."""
 
 
 class TaskScoringError(PtebenchError):
     """The scorer itself failed (e.g. the target could not be read back): not a 0 score."""
+
+
+class SandboxBrokenError(TaskScoringError, SandboxError):
+    """The sandbox could not run the scorer (exit 125/126, fork failed): an infrastructure
+    failure (failure class ``sandbox``), neither a score nor the task's fault."""
 
 
 def _tail(text: str, n: int = 600) -> str:
@@ -76,6 +91,21 @@ async def _copy(fam: NativeTaskFamily, sandbox: Sandbox, dest: str, asset: FileA
             raise TaskSetupError(f"{fam.name}: copying {asset.src} to {path}: {_tail(res.stderr)}")
 
 
+def local_problem(fam: NativeTaskFamily, e: TaskEntry) -> str | None:
+    """Why this task cannot run on the local sandbox, or None (checked at plan time too)."""
+    if (e.setup or e.agent_setup) and not fam.spec.local_ok:
+        return (f"{fam.name}/{e.id}: its setup script runs as root and needs the docker sandbox "
+                "(set local_ok: true in task.yaml only if it touches nothing outside its "
+                "directory)")
+    workdir = fam.spec.sandbox.workdir
+    for dest, asset in e.files.items():
+        owner = asset.owner or ("agent" if _under(dest, workdir) else "root")
+        if owner != "agent" or not _under(dest, workdir):
+            return (f"{fam.name}/{e.id}: file {dest} is outside the workdir or owned by root; "
+                    "this task needs the docker sandbox")
+    return None
+
+
 async def run_setup(fam: NativeTaskFamily, sandbox: Sandbox, e: TaskEntry) -> None:
     """Copy the task's files, run its setup script as root, then its agent_setup as the agent.
 
@@ -84,11 +114,9 @@ async def run_setup(fam: NativeTaskFamily, sandbox: Sandbox, e: TaskEntry) -> No
         TaskSetupError: a copy or the setup script failed.
     """
     scripts = [(e.setup, "root"), (e.agent_setup, fam.spec.sandbox.user)]
-    if sandbox.name == "local" and any(s for s, _ in scripts) and not fam.spec.local_ok:
-        raise ConfigError(
-            f"{fam.name}/{e.id}: its setup script runs as root and needs the docker sandbox "
-            "(set local_ok: true in task.yaml only if it touches nothing outside its directory)"
-        )
+    problem = local_problem(fam, e) if sandbox.name == "local" else None
+    if problem is not None:
+        raise ConfigError(problem)
     for dest, asset in e.files.items():
         await _copy(fam, sandbox, dest, asset)
     for dest, sf in e.from_services.items():
@@ -225,6 +253,10 @@ async def _check_script(
     )
     if res.timed_out:
         return Score(value=0.0, explanation=f"check script timed out after {sc.timeout_s:g}s")
+    if res.exit_code in _CANNOT_RUN or _FORK_FAILED.search(res.stderr):
+        raise SandboxBrokenError(
+            f"{fam.name}: infrastructure error, the check script could not run "
+            f"(exit {res.exit_code}): {_tail(res.stderr, 300)}")
     lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
     why = _tail(lines[-1] if lines else res.stderr, 300)
     if res.exit_code != 0:
@@ -244,14 +276,42 @@ async def _python(fam: NativeTaskFamily, submission: str | None, target: str | N
 
     sc = fam.spec.scoring
     assert sc.function is not None  # Scoring validation guarantees it
-    got = import_task_function(fam.root, sc.function)(submission, target)
-    if inspect.isawaitable(got):
-        got = await got
+    fn = import_task_function(fam.root, sc.function)
+    try:
+        got = await asyncio.wait_for(asyncio.wrap_future(_off_loop(fn, submission, target)),
+                                     sc.timeout_s)
+    except TimeoutError:
+        raise TaskScoringError(
+            f"{fam.name}: {sc.function} did not return within timeout_s={sc.timeout_s:g}s "
+            "(it keeps running in a background thread until it returns)") from None
     if isinstance(got, Score):
         return got
     if isinstance(got, bool | int | float) and 0 <= float(got) <= 1:
         return Score(value=float(got), explanation=f"{sc.function} returned {got}")
     raise TaskScoringError(f"{fam.name}: {sc.function} returned {got!r}, not a score in [0, 1]")
+
+
+def _off_loop(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    """Call a host scorer in its own daemon thread (an awaitable result is run to completion
+    there): a blocking scorer never stalls the event loop, its timeout is enforced by the
+    caller, and a stuck one cannot hold up the process's exit on SIGTERM."""
+    fut: Future[Any] = Future()
+
+    def target() -> None:
+        try:
+            got = fn(*args)
+            if inspect.isawaitable(got):
+                aw: Any = got
+
+                async def wait() -> Any:
+                    return await aw
+                got = asyncio.run(wait())
+            fut.set_result(got)
+        except BaseException as e:
+            fut.set_exception(e)
+
+    threading.Thread(target=target, daemon=True, name="ptebench-scorer").start()
+    return fut
 
 
 async def score_entry(

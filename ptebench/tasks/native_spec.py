@@ -26,6 +26,7 @@ from pydantic import (
 
 from ptebench.records import Limits
 from ptebench.sandbox.base import SandboxSpec
+from ptebench.tasks.base import TOOLS
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 """Family names and task ids: letters, digits, ``_ . -``; no slashes (``/`` joins them)."""
@@ -48,7 +49,26 @@ def _check_path(value: str, info: ValidationInfo, what: str) -> str:
     root: Path | None = ctx.get("root") if isinstance(ctx, dict) else None
     if root is not None and not (root / value).exists():
         raise ValueError(f"{what} {value!r} does not exist in {root}")
+    if root is not None:
+        escape = _escaping_link(root, root / value)
+        if escape is not None:
+            raise ValueError(f"{what} {value!r}: {escape} (a symlink may not point outside "
+                             "the task folder: its target would be copied or sent as is)")
     return value
+
+
+def _escaping_link(root: Path, path: Path) -> str | None:
+    """Why ``path`` (or, for a folder, anything under it) resolves outside ``root``, or None."""
+    top = root.resolve()
+    todo = [path]
+    if path.is_dir() and not path.is_symlink():
+        todo += sorted(path.rglob("*"))
+    for p in todo:
+        real = p.resolve()
+        if real != top and top not in real.parents:
+            rel = p.relative_to(root) if p.is_relative_to(root) else p
+            return f"{rel} resolves to {real}, outside {top}"
+    return None
 
 
 def _literal_to_dict(key: str) -> Any:
@@ -110,6 +130,13 @@ class Target(Spec):
         if len(given) != 1:
             raise ValueError(f"give exactly one of literal, sha256, from_sandbox (got {given})")
         return self
+
+
+def _known_tools(tools: list[str]) -> list[str]:
+    unknown = [t for t in tools if t not in TOOLS]
+    if unknown:
+        raise ValueError(f"unknown tool(s) {unknown}; accepted: {', '.join(TOOLS)}")
+    return tools
 
 
 class FileAsset(Spec):
@@ -183,6 +210,11 @@ class TaskEntry(Spec):
     """Public facts: category, difficulty (1–5), human_minutes, ..."""
     tools: list[str] | None = None
     """Tools of this task; default the family's ``tools``."""
+
+    @field_validator("tools")
+    @classmethod
+    def _task_tools(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else _known_tools(v)
     limits: Limits | None = None
     """Per-task budget overrides (only the fields given replace the family's)."""
     solution: str | None = None
@@ -251,6 +283,10 @@ class Scoring(Spec):
     last stdout line), anything else 0. Env: PTEBENCH_SUBMISSION, PTEBENCH_TARGET."""
     user: str = "root"
     """check_script: the user it runs as (``agent`` to act with the agent's rights)."""
+    stop_agent: bool = True
+    """Kill every process of the agent's user before scoring (so nothing the agent left
+    running can tamper with the state or read the scorer's pipes). ``false`` only for a task
+    whose point is a process that survives the episode (ctf ``keep_alive``)."""
     function: str | None = None
     """python: ``file.py:function`` in the task folder, called on the host as
     ``function(submission, target)`` and returning a bool, a float in [0, 1] or a Score."""
@@ -326,6 +362,11 @@ class TaskFile(Spec):
     """agentic: acts in a sandbox; qa: answers in text, no sandbox."""
     tools: list[str] = Field(default_factory=lambda: ["bash", "python", "submit"])
     """Tools the agent may call."""
+
+    @field_validator("tools")
+    @classmethod
+    def _family_tools(cls, v: list[str]) -> list[str]:
+        return _known_tools(v)
     tasks: list[TaskEntry] | None = None
     """The tasks, inline."""
     tasks_file: str | None = None
@@ -367,6 +408,10 @@ class TaskFile(Spec):
     def _build(cls, v: SandboxSpec, info: ValidationInfo) -> SandboxSpec:
         if v.build is not None:
             _check_path(v.build, info, "Dockerfile")
+            raise ValueError(
+                f"build: {v.build!r}: building a task's own Dockerfile is not supported yet "
+                "(the task would silently run on the base image); build it yourself "
+                "(FROM ptebench/base) and name it in sandbox.image")
         for name, svc in v.services.items():
             if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", name):
                 raise ValueError(f"service name {name!r} must be a DNS label (a-z, 0-9, -)")

@@ -13,7 +13,9 @@ from ptebench.errors import ConfigError
 from ptebench.models.catalog import CARDS_DIR, Catalog, default_catalog, load_cards
 from ptebench.models.cli import app
 
-CSV = Path("/work/shared/data/model_families.csv")
+CSV = Path(__file__).resolve().parents[1] / "data" / "model_families.csv"
+"""The project's table of open model families (params, tokens, 6ND compute, with each row's
+source), kept in the repository so this check runs wherever the suite does."""
 
 
 def test_open_family_cards_follow_6nd_and_carry_architecture() -> None:
@@ -26,10 +28,11 @@ def test_open_family_cards_follow_6nd_and_carry_architecture() -> None:
         assert c.sliding_layers <= c.n_layers
 
 
-@pytest.mark.skipif(not CSV.exists(), reason="shared data file not present")
 def test_open_family_cards_match_the_shared_csv() -> None:
     cards = {c.name: c for c in load_cards(CARDS_DIR / "open_families.yaml")}
-    for row in csv.DictReader(CSV.open()):
+    rows = list(csv.DictReader(CSV.open()))
+    assert len(rows) >= 40
+    for row in rows:
         card = cards[row["model"]]
         assert card.params_active == float(row["params_active"])
         assert card.train_flop == float(row["C_6ND_flop"])

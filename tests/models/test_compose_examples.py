@@ -11,6 +11,7 @@ import yaml
 
 from ptebench.models.catalog import default_catalog
 from ptebench.runners.config import load_experiment
+from tests.conftest import require_system
 
 ROOT = Path(__file__).resolve().parents[2]
 LADDER = ["qwen-0.5b", "qwen-1.5b", "qwen-3b", "qwen-7b"]
@@ -30,7 +31,8 @@ def compose_cmd() -> list[str] | None:
 def test_compose_config_validates_and_describes_the_ladder() -> None:
     cmd = compose_cmd()
     if cmd is None:
-        pytest.skip("neither `docker compose` nor `docker-compose` is installed")
+        require_system("neither `docker compose` nor `docker-compose` is installed")
+    assert cmd is not None
     res = subprocess.run([*cmd, "-f", str(ROOT / "docker-compose.yml"), "config"],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert res.returncode == 0, res.stderr

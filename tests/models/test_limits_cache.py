@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,18 @@ def make(srv: WireServer, **kw: Any) -> OpenAIModel:
 
 
 async def test_max_concurrency_caps_requests_in_flight() -> None:
+    """The server holds every request until the test releases it, one at a time, each time
+    two are waiting: with the cap, never a third in flight; without it, all six would be
+    held at once (no timing involved)."""
     with WireServer() as srv:
-        srv.delay_s = 0.15
+        srv.hold = True
         m = make(srv, max_concurrency=2)
-        await asyncio.gather(*(m.generate(GenerateRequest(prompt=str(i))) for i in range(6)))
+        calls = asyncio.gather(*(m.generate(GenerateRequest(prompt=str(i))) for i in range(6)))
+        for served in range(6):
+            want = min(2, 6 - served)
+            await asyncio.to_thread(srv.wait_held, want)
+            srv.release_one()
+        await calls
         await m.aclose()
     assert len(srv.requests) == 6
     assert srv.peak_in_flight == 2
@@ -39,10 +48,15 @@ async def test_max_concurrency_caps_requests_in_flight() -> None:
 async def test_rpm_spaces_request_starts() -> None:
     with WireServer() as srv:
         m = make(srv, rpm=300.0)  # one start per 0.2 s
+        t0 = time.monotonic()
         await asyncio.gather(*(m.generate(GenerateRequest(prompt=str(i))) for i in range(4)))
+        elapsed = time.monotonic() - t0
         await m.aclose()
-    t = sorted(srv.request_times)
-    assert t[-1] - t[0] >= 3 * 0.2 - 0.05
+    assert len(srv.requests) == 4
+    # The 4th start is booked 3 intervals after the 1st, which starts no earlier than t0, so
+    # the calls cannot all be done sooner: a lower bound that load can only widen. (The
+    # server's arrival times are not used: a slow first connection would shrink their spread.)
+    assert elapsed >= 3 * 0.2 - 0.01
 
 
 def test_retry_after_forms() -> None:

@@ -6,10 +6,12 @@ import math
 
 import pytest
 
+from ptebench.errors import ConfigError
 from ptebench.models.base import EpisodeBinding, GenerateRequest, Message, ModelConfig
 from ptebench.models.catalog import default_catalog
-from ptebench.models.sim import ALPHA, C0, SIZES, SimModel, competence
+from ptebench.models.sim import ALPHA, C0, SIZES, SimModel, asked_for, competence
 from ptebench.records import Action
+from ptebench.scaffolds import parsing
 from ptebench.tasks.base import Reference
 
 
@@ -22,9 +24,16 @@ def _bind(m: SimModel, ref: Reference, seed: int) -> object:
                                  hidden=ref.model_dump(mode="json")))
 
 
-def _ask(role: str = "answer", text: str = "What is 2+2?", temperature: float = 0.0, n: int = 1) -> GenerateRequest:
-    return GenerateRequest(messages=[Message(role="user", content=text)], role=role,
-                           temperature=temperature, n=n)
+ACT_SYSTEM = (
+    "You solve tasks by interleaving Thought, Action and Observation steps.\n"
+    "Thought: <your reasoning>\nAction: <tool>: <input>\nTools: bash, python, submit"
+)
+
+
+def _ask(text: str = "What is 2+2?", temperature: float = 0.0, n: int = 1, system: str | None = None,
+         role: str = "answer") -> GenerateRequest:
+    msgs = ([Message(role="system", content=system)] if system else []) + [Message(role="user", content=text)]
+    return GenerateRequest(messages=msgs, role=role, temperature=temperature, n=n)
 
 
 def test_law_is_monotone_and_documented() -> None:
@@ -48,7 +57,7 @@ async def test_direct_answers_match_the_law(size: str) -> None:
     n = 800
     for seed in range(n):
         resp = await _bind(m, ref, seed).generate(_ask())  # type: ignore[attr-defined]
-        hits += resp.text.strip().endswith("Answer: 4")
+        hits += parsing.extract_answer(resp.text) == "4"
     p = competence(float(size), 0.5)
     assert abs(hits / n - p) < 4 * math.sqrt(p * (1 - p) / n) + 0.01
 
@@ -68,50 +77,103 @@ async def test_deterministic_given_seed_and_varied_by_temperature() -> None:
 async def test_unbound_model_knows_nothing() -> None:
     m = _model("1e24")
     resp = await m.generate(_ask())
-    assert "Answer: 4" not in resp.text
+    assert parsing.extract_answer(resp.text) != "4"
 
 
 async def test_act_follows_reference_actions_then_submits() -> None:
     m = _model("1e24")
     ref = Reference(answer="42", actions=[Action(tool="python", input="print(6*7)")],
                     difficulty=5.0, action_difficulty=-5.0)
-    bound = _bind(m, ref, 1)
-    first = (await bound.generate(_ask("act", "Solve it.")))  # type: ignore[attr-defined]
-    assert "Action: python: print(6*7)" in first.text
-    transcript = "Solve it.\n" + first.text + "\nObservation: 42"
-    second = await bound.generate(_ask("act", transcript))  # type: ignore[attr-defined]
-    assert second.text.endswith("Action: submit: 42"), "with the work visible the answer is easy"
+    tools = ["bash", "python", "submit"]
+    for seed in range(12):  # whatever form it writes its action in, it knows it acted
+        bound = _bind(m, ref, seed)
+        first = await bound.generate(_ask("Solve it.", system=ACT_SYSTEM))  # type: ignore[attr-defined]
+        _, action = parsing.parse_action(first.text, tools)
+        assert (action.tool, action.input) == ("python", "print(6*7)")
+        msgs = [Message(role="system", content=ACT_SYSTEM), Message(role="user", content="Solve it."),
+                Message(role="assistant", content=first.text), Message(role="user", content="Observation: 42")]
+        second = await bound.generate(GenerateRequest(messages=msgs))  # type: ignore[attr-defined]
+        _, action = parsing.parse_action(second.text, tools)
+        assert (action.tool, action.input) == ("submit", "42"), "with the work visible the answer is easy"
 
 
 async def test_secret_answer_is_read_from_last_observation() -> None:
     m = _model("1e24")
     ref = Reference(answer=None, actions=[Action(tool="bash", input="cat /flag")], action_difficulty=-6.0)
     bound = _bind(m, ref, 1)
-    msgs = [Message(role="user", content="find the flag"),
+    msgs = [Message(role="system", content=ACT_SYSTEM), Message(role="user", content="find the flag"),
             Message(role="assistant", content="Thought: t\nAction: bash: cat /flag"),
             Message(role="user", content="Observation: FLAG{abc}")]
-    resp = await bound.generate(GenerateRequest(messages=msgs, role="act"))  # type: ignore[attr-defined]
-    assert resp.text.endswith("Action: submit: FLAG{abc}")
+    resp = await bound.generate(GenerateRequest(messages=msgs))  # type: ignore[attr-defined]
+    _, action = parsing.parse_action(resp.text, ["bash", "submit"])
+    assert (action.tool, action.input) == ("submit", "FLAG{abc}")
 
 
-async def test_every_role_answers_sensibly() -> None:
+async def test_every_kind_of_request_is_recognised_and_answered() -> None:
     m = _model("1e24")
     ref = Reference(answer="24", steps=["4 + 8 = 12 (left: 2 12)"], tests=["assert f(1) == 2"],
                     action_difficulty=-6.0)
     b = _bind(m, ref, 5)
-    prop = await b.generate(_ask("propose", "Propose 3 candidates for 4 8 2"))  # type: ignore[attr-defined]
-    assert "4 + 8 = 12 (left: 2 12)" in prop.text.splitlines()
-    val = await b.generate(_ask("value", "Evaluate: sure/likely/impossible\n4 + 8 = 12 (left: 2 12)"))  # type: ignore[attr-defined]
-    assert val.text == "sure"
-    num = await b.generate(_ask("value", "Rate 1-10:\n24"))  # type: ignore[attr-defined]
-    assert 7 <= int(num.text) <= 10
-    tests = await b.generate(_ask("test_gen", "write tests"))  # type: ignore[attr-defined]
-    assert tests.text == "assert f(1) == 2"
-    vote = await b.generate(_ask("vote", "Candidate 1: 23\nCandidate 2: 24\nCandidate 3: 25"))  # type: ignore[attr-defined]
-    assert vote.text == "Answer: 2"
-    refl = await b.generate(_ask("reflect", "it failed"))  # type: ignore[attr-defined]
+    prop = await b.generate(_ask("Propose 3 candidates for the next step from 4 8 2, one per line."))  # type: ignore[attr-defined]
+    assert "4 + 8 = 12 (left: 2 12)" in parsing.parse_lines(prop.text)
+    val = await b.generate(_ask("Evaluate: sure/likely/impossible\n4 + 8 = 12 (left: 2 12)"))  # type: ignore[attr-defined]
+    assert parsing.parse_verdict(val.text) == "sure"
+    num = await b.generate(_ask("24", system="Rate the answer below from 1 (hopeless) to 10 (certainly right)."))  # type: ignore[attr-defined]
+    score = parsing.parse_score(num.text)
+    assert score is not None and 0.7 <= score <= 1.0
+    tests = await b.generate(_ask("Write 1 unit tests for `f` as Python `assert` statements."))  # type: ignore[attr-defined]
+    assert parsing.parse_tests(tests.text) == ["assert f(1) == 2"]
+    vote = await b.generate(_ask("Candidate 1: 23\nCandidate 2: 24\nCandidate 3: 25\nName the best one."))  # type: ignore[attr-defined]
+    assert parsing.parse_index(vote.text, 3) == 1
+    refl = await b.generate(_ask("Your attempt failed. Diagnose why and write a plan."))  # type: ignore[attr-defined]
     assert refl.text.startswith("Reflection:")
     assert refl.usage.prompt_tokens > 0 and refl.usage.completion_tokens > 0
+    assert [asked_for(_ask(t, system=sy)) for t, sy in [
+        ("Solve it.", ACT_SYSTEM), ("What is 2+2?", None), ("Observation: 3", ACT_SYSTEM),
+    ]] == ["act", "answer", "act"]
+
+
+async def test_role_label_is_never_read() -> None:
+    """The accounting label a scaffold puts on a request changes nothing the sim writes."""
+    ref = Reference(answer="42", actions=[Action(tool="python", input="print(6*7)")], action_difficulty=-1.0)
+    for text, system in [("Solve it.", ACT_SYSTEM), ("What is 6*7?", None), ("Rate 1 to 10:\n42", None)]:
+        outs = set()
+        for role in ("act", "answer", "value", "propose", "vote", "reflect", "test_gen"):
+            resp = await _bind(_model("1e22"), ref, 3).generate(_ask(text, system=system, role=role))  # type: ignore[attr-defined]
+            outs.add(resp.text)
+        assert len(outs) == 1, outs
+
+
+async def test_varied_style_writes_many_forms_plain_style_one() -> None:
+    ref = Reference(answer="42", actions=[Action(tool="python", input="print(6*7)")], action_difficulty=-9.0)
+    plain = SimModel(ModelConfig(id="sim/1e24", provider="sim", model="1e24", options={"style": "plain"}))
+    varied, plain_texts = set(), set()
+    for seed in range(60):
+        req = _ask("Solve it.", system=ACT_SYSTEM)
+        varied.add((await _bind(_model("1e24"), ref, seed).generate(req)).text)  # type: ignore[attr-defined]
+        plain_texts.add((await _bind(plain, ref, seed).generate(req)).text)  # type: ignore[attr-defined]
+    assert plain_texts == {"Thought: Next I will use python for this step.\nAction: python: print(6*7)"}
+    assert len(varied) >= 6, varied
+    with pytest.raises(ConfigError, match="options.style"):
+        SimModel(ModelConfig(id="sim/1e22", provider="sim", model="1e22", options={"style": "fancy"}))
+
+
+async def test_stop_sequences_are_honoured_but_not_always() -> None:
+    """As an API does, the sim cuts its reply at a stop sequence — except on a few replies,
+    where an invented observation may follow the action (the parser must cut it)."""
+    ref = Reference(answer="42", actions=[Action(tool="python", input="print(6*7)")], action_difficulty=-9.0)
+    cut = kept = 0
+    for seed in range(400):
+        req = GenerateRequest(messages=[Message(role="system", content=ACT_SYSTEM), Message(role="user", content="Solve it.")],
+                              stop=parsing.ACT_STOP)
+        text = (await _bind(_model("1e24"), ref, seed).generate(req)).text  # type: ignore[attr-defined]
+        if "Observation" in text:
+            kept += 1
+            _, action = parsing.parse_action(text, ["python", "submit"])
+            assert action.input == "print(6*7)"
+        else:
+            cut += 1
+    assert cut > kept > 0
 
 
 async def test_propose_and_value_follow_game24_states() -> None:
@@ -126,12 +188,12 @@ async def test_propose_and_value_follow_game24_states() -> None:
     start = " ".join(str(x) for x in inst.metadata.get("numbers", [])) or inst.instructions
     s0, s1 = ref.steps[0], ref.steps[1]
     left0 = s0.split("left:")[1].rstrip(")").strip()
-    prop = await b.generate(_ask("propose", pack["propose"].replace("{input}", left0)))  # type: ignore[attr-defined]
-    assert s1 in prop.text.splitlines(), "from the state after step 1 it proposes step 2"
-    on = await b.generate(_ask("value", pack["value"].replace("{input}", left0)))  # type: ignore[attr-defined]
-    off = await b.generate(_ask("value", pack["value"].replace("{input}", "1 1 1")))  # type: ignore[attr-defined]
-    assert on.text == "sure"
-    assert off.text in ("impossible", "likely"), "a state off the reference path is judged unpromising"
+    prop = await b.generate(_ask(pack["propose"].replace("{input}", left0)))  # type: ignore[attr-defined]
+    assert s1 in parsing.parse_lines(prop.text), "from the state after step 1 it proposes step 2"
+    on = await b.generate(_ask(pack["value"].replace("{input}", left0)))  # type: ignore[attr-defined]
+    off = await b.generate(_ask(pack["value"].replace("{input}", "1 1 1")))  # type: ignore[attr-defined]
+    assert parsing.parse_verdict(on.text) == "sure"
+    assert parsing.parse_verdict(off.text) in ("impossible", "likely"), "a state off the reference path is judged unpromising"
     steps = "\n".join(ref.steps)
-    final = await b.generate(_ask("propose", pack["cot"].replace("{input}", start) + "Steps:\n" + steps))  # type: ignore[attr-defined]
-    assert f"Answer: {ref.answer}" in final.text.splitlines()
+    final = await b.generate(_ask(pack["cot"].replace("{input}", start) + "Steps:\n" + steps))  # type: ignore[attr-defined]
+    assert parsing.find_answer(final.text) == ref.answer

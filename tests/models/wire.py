@@ -9,6 +9,8 @@ Each request pops the next entry of ``faults`` (if any) before answering normall
 * ``"hang"``: sleep ``hang_s`` (past the client's timeout), then drop
 * ``"drop"``: close the connection without a response
 * ``"badjson"``: 200 with a body that is not JSON
+* ``"context"``: 400 "over the context window", in the provider's own words (OpenAI's
+  ``context_length_exceeded`` body on OpenAI paths, Anthropic's "prompt is too long" else)
 
 Normal answers come from ``reply(path, body) -> dict`` (default: a canned answer for the
 endpoint). Every request body and its headers are recorded in ``requests``.
@@ -86,6 +88,28 @@ def anthropic_message(
     }
 
 
+def context_error(path: str) -> dict[str, Any]:
+    """The body each API sends for a request over the context window (their documented
+    error shapes: OpenAI's error code, Anthropic's invalid_request_error message)."""
+    if path.endswith("/messages"):
+        return {
+            "type": "error",
+            "error": {
+                "type": "invalid_request_error",
+                "message": "prompt is too long: 208310 tokens > 200000 maximum",
+            },
+        }
+    return {
+        "error": {
+            "message": "This model's maximum context length is 8192 tokens. However, your "
+            "messages resulted in 9013 tokens. Please reduce the length of the messages.",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        }
+    }
+
+
 def default_reply(path: str, body: dict[str, Any]) -> dict[str, Any]:
     n = int(body.get("n", 1) or 1)
     if path.endswith("/chat/completions"):
@@ -114,6 +138,11 @@ class WireServer:
         self.in_flight = 0
         self.peak_in_flight = 0
         self.delay_s = 0.0
+        self.hold = False
+        """Hold each successful request until ``release_one`` (event-based concurrency tests)."""
+        self._held = threading.Condition(self._lock)
+        self._n_held = 0
+        self._releases = 0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -169,16 +198,43 @@ class WireServer:
                     self.close_connection = True
                     with contextlib.suppress(OSError):
                         self.connection.shutdown(socket.SHUT_RDWR)
+                elif fault == "context":
+                    self._send(400, json.dumps(context_error(self.path)).encode())
                 elif fault == "badjson":
                     self._send(200, b'{"id": "x", "choices": [ {"trunc')
                 else:
+                    if server.hold:
+                        server._wait_release()
                     if server.delay_s:
                         time.sleep(server.delay_s)
                     self._send(200, json.dumps(server.reply(self.path, body)).encode())
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # serve_forever polls for shutdown every poll_interval (default 0.5 s: half a second lost
+        # per server, per test); 10 ms keeps shutdown prompt at negligible cost.
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        kwargs={"poll_interval": 0.01}, daemon=True)
+
+    def _wait_release(self) -> None:
+        with self._held:
+            self._n_held += 1
+            self._held.notify_all()
+            while self._releases == 0:
+                self._held.wait()
+            self._releases -= 1
+            self._n_held -= 1
+
+    def wait_held(self, n: int, timeout: float = 60.0) -> None:
+        """Block until at least ``n`` requests are being held."""
+        with self._held:
+            if not self._held.wait_for(lambda: self._n_held >= n, timeout):
+                raise TimeoutError(f"only {self._n_held} request(s) held, wanted {n}")
+
+    def release_one(self) -> None:
+        with self._held:
+            self._releases += 1
+            self._held.notify_all()
 
     @property
     def url(self) -> str:

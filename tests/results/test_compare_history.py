@@ -45,7 +45,7 @@ def test_regression_is_detected_and_gates_the_exit_code(tmp_path: Path) -> None:
     gate = runner.invoke(app, ["compare", str(a), str(b), "--fail-on-regression", "--boot", "200"])
     assert gate.exit_code == 1, gate.output
     same = runner.invoke(app, ["compare", str(a), str(a), "--fail-on-regression", "--boot", "200"])
-    assert same.exit_code == 0 and "0 significant regression(s)" in same.output
+    assert same.exit_code == 0 and "**0 regression(s)**" in same.output
 
 
 def test_holm_adjustment() -> None:
@@ -75,12 +75,97 @@ def test_run_dirs_match_by_task_and_params_and_report_mismatches(sim_run: Path,
     b = _copy_run(sim_run, tmp_path / "b", "run-b", "2099-01-01T00:00:00", "react", None,
                   "arith-000")
     res = compare_runs(sim_run, b, n_boot=200)
-    assert set(res.cells["scaffold"]) == {"direct"}
+    cells = res.cells.set_index("scaffold")
+    assert set(cells.index) == {"direct", "react"}
     assert any("react" in x for x in res.only_a) and not res.only_b
     assert any("arith-000" in x for x in res.task_mismatches)
-    assert (res.cells["diff"] == 0).all() and not res.cells["regression"].any()
+    # react vanished from B: a regression (the nightly gate must not pass), not a footnote
+    assert int(cells.loc["react", "regression"].sum()) == 3  # react under each sim model
+    assert (cells.loc["react", "why"] == "vanished").all()
+    assert not cells.loc["direct", "regression"].any() and (cells.loc["direct", "diff"] == 0).all()
     md = to_markdown(res)
-    assert "only in A" in md and "arith-000" in md
+    assert "only in A" in md and "arith-000" in md and "REGRESSION (vanished)" in md
+
+
+def _rewrite_run(src: Path, dst: Path, change, resolved_update=None) -> Path:
+    """A copy of a real run folder with each episode passed through ``change`` (None drops
+    it) and the manifest's resolved config updated."""
+    store = RunStore(dst)
+    for ep in RunStore(src).iter_episodes():
+        new = change(ep.model_copy(update={"run_id": "run-b"}))
+        if new is not None:
+            store.append(new)
+    store.close()
+    man = RunManifest.model_validate_json((src / "run.json").read_text())
+    resolved = {**man.resolved, **(resolved_update or {})}
+    store.write_manifest(man.model_copy(update={"run_id": "run-b", "resolved": resolved}))
+    return dst
+
+
+def test_a_model_that_errors_every_episode_is_a_regression(sim_run: Path, tmp_path: Path) -> None:
+    def broken(ep):
+        if ep.spec.model != "sim/1e22":
+            return ep
+        return ep.model_copy(update={"status": "error", "failure": "model", "score": None,
+                                     "reason": "ModelError: HTTP 500 after 6 retries"})
+
+    b = _rewrite_run(sim_run, tmp_path / "b", broken)
+    res = compare_runs(sim_run, b, n_boot=100)
+    cells = res.cells.set_index("model")
+    bad = cells.loc["sim/1e22"]
+    assert bad["regression"].all() and (bad["why"] == "errors more").all()
+    assert not cells.loc[["sim/1e20", "sim/1e24"], "regression"].any()
+    assert bad["status_b"].str.contains(r"error \d+ \(model \d+\)").all()
+    assert (bad["error_rate_b"] == 1.0).all() and (bad["error_rate_a"] < 1.0).all()
+    gate = CliRunner().invoke(app, ["compare", str(sim_run), str(b), "--fail-on-regression",
+                                    "--boot", "50"])
+    assert gate.exit_code == 1 and "errors more" in gate.output
+
+
+def test_more_limits_is_a_regression_and_the_config_diff_is_shown(sim_run: Path,
+                                                                  tmp_path: Path) -> None:
+    def limited(ep):
+        if ep.spec.scaffold_label != "react" or ep.status != "ok":
+            return ep
+        return ep.model_copy(update={"status": "limit", "reason": "steps limit reached"})
+
+    b = _rewrite_run(sim_run, tmp_path / "b", limited, {"limits": {"steps": 1}, "seed": 7})
+    res = compare_runs(sim_run, b, n_boot=100)
+    react = res.cells.set_index("scaffold").loc["react"]
+    assert react["regression"].all() and react["why"].str.contains("hits limits more").all()
+    fields = {path: (va, vb) for path, va, vb in res.config_diff}
+    assert fields["seed"] == (0, 7) and fields["limits.steps"][1] == 1
+    md = to_markdown(res)
+    assert "### Config diff (A → B)" in md and "`seed`: 0 → 7" in md
+    assert json.loads(to_json_of(res))["config_diff"]
+
+
+def to_json_of(res) -> str:
+    from ptebench.results.compare import to_json
+
+    return to_json(res)
+
+
+def test_pair_by_label_matches_two_versions_of_a_scaffold(sim_run: Path, tmp_path: Path) -> None:
+    def new_version(ep):
+        if ep.spec.scaffold_label != "react":
+            return ep
+        spec = ep.spec.model_copy(update={"scaffold_params": {**ep.spec.scaffold_params,
+                                                               "max_steps": 6}})
+        return ep.model_copy(update={"spec": spec})
+
+    b = _rewrite_run(sim_run, tmp_path / "b", new_version)
+    by_params = compare_runs(sim_run, b, n_boot=50)
+    assert any("react" in x for x in by_params.only_a) and any("react" in x for x in by_params.only_b)
+    by_label = compare_runs(sim_run, b, n_boot=50, pair_by="label")
+    assert not by_label.only_a and not by_label.only_b
+    react = by_label.cells.set_index("scaffold").loc["react"]
+    assert (react["n_tasks"] > 0).all() and not react["regression"].any()
+    out = CliRunner().invoke(app, ["compare", str(sim_run), str(b), "--pair-by", "label",
+                                   "--boot", "50", "--format", "json"])
+    assert out.exit_code == 0 and json.loads(out.output)["pair_by"] == "label"
+    bad = CliRunner().invoke(app, ["compare", str(sim_run), str(b), "--pair-by", "name"])
+    assert bad.exit_code == 2
 
 
 def test_history_catalog_trend(sim_run: Path, tmp_path: Path, monkeypatch) -> None:
@@ -104,11 +189,15 @@ def test_history_catalog_trend(sim_run: Path, tmp_path: Path, monkeypatch) -> No
     assert "SIMULATED" in table.output and "sim/1e22" in table.output
 
 
-def test_history_index_option_and_bad_metric(sim_run: Path, tmp_path: Path) -> None:
-    run = tmp_path / "runs" / "r1"
+def test_history_index_option_and_bad_metric(sim_run: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PTEBENCH_HISTORY", raising=False)
+    monkeypatch.chdir(tmp_path)  # the documented default: runs/history.sqlite under the cwd
+    run = tmp_path / "elsewhere" / "r1"
     shutil.copytree(sim_run, run)
     out = CliRunner().invoke(app, ["history", "--index", str(run)])
     assert out.exit_code == 0 and (tmp_path / "runs" / "history.sqlite").exists()
+    assert not (tmp_path / "elsewhere" / "history.sqlite").exists()
     from ptebench.errors import UserError
 
     with pytest.raises(UserError, match="accepted: mean_score"):

@@ -37,6 +37,6 @@ def test_nightly_script_runs_indexes_and_compares(tmp_path: Path) -> None:
     nights = sorted(p for p in (tmp_path / "nightly").iterdir() if p.is_dir())
     assert len(nights) == 2 and (nights[1] / "compare.md").exists()
     assert (nights[0] / "report.html").exists() and (nights[1] / "report.html").exists()
-    assert "0 significant regression(s)" in (nights[1] / "compare.md").read_text()
+    assert "**0 regression(s)**" in (nights[1] / "compare.md").read_text()
     with sqlite3.connect(tmp_path / "nightly" / "history.sqlite") as con:
         assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2

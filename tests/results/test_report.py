@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from ptebench.results.table import SIM_BANNER
+from tests.conftest import require_system
 from tests.results.test_ceg_cli import run
 
 
@@ -34,8 +35,19 @@ def test_report_is_self_contained(report_file: Path) -> None:
     assert "&quot;run_id&quot;" in text, "the manifest is embedded"
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
+def test_report_counts_errors_by_failure_class(report_file: Path, sim_run: Path) -> None:
+    from ptebench.results.store import load
+
+    df = load(sim_run)
+    broken = int((df["status"] == "error").sum())
+    assert broken and set(df.loc[df["status"] == "error", "failure"]) == {"sandbox"}  # setup
+    text = report_file.read_text()
+    assert f"error episodes by failure class: model 0 · sandbox {broken} · task 0 · harness 0" in text
+
+
 def test_report_renders_in_headless_chromium(report_file: Path, tmp_path: Path) -> None:
+    if shutil.which("chromium") is None:
+        require_system("chromium is not installed")
     out = report_file
     shot = tmp_path / "shot.png"
     subprocess.run(
@@ -76,3 +88,70 @@ def test_report_gives_reasons_and_transcripts_per_cell(report_file: Path, sim_ru
         assert f"id='{a}'" in text, a
     # the failing transcript of a broken episode is rendered with its traceback
     assert "RuntimeError: setup exploded on purpose" in text and "Traceback (most recent call last)" in text
+
+
+def _run(tmp: Path, name: str, models: list[str], scaffolds: list[object],
+         tasks: list[dict[str, object]]) -> Path:
+    from ptebench.runners.config import parse_experiment
+    from ptebench.runners.local import run_experiment
+
+    out = tmp / name
+    run_experiment(parse_experiment({
+        "name": name, "models": models, "scaffolds": scaffolds, "tasks": tasks, "epochs": 1,
+        "seed": 0, "baseline": "direct", "sandbox": "local", "concurrency": {"episodes": 4}}),
+        out)
+    return out
+
+
+ARITH = [{"name": "arith", "limit": 4}]
+SHAPES = {
+    "one scaffold": (["sim/1e20", "sim/1e22", "sim/1e24"], ["direct"], ARITH,
+                     "only the baseline 'direct' was run"),
+    "one model": (["sim/1e22"], ["direct", "cot"], ARITH, "needs >= 3 baseline sizes, have 1"),
+    "all errors": (["sim/1e20", "sim/1e22"], ["direct", "cot"],
+                   [{"name": "tests.runners.fixtures:EchoTask",
+                     "options": {"n": 0, "broken": True}}],
+                   "ended in error; nothing to estimate"),
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_every_run_shape_renders_a_report_with_a_note(shape: str, tmp_path: Path) -> None:
+    models, scaffolds, tasks, note = SHAPES[shape]
+    run_dir = _run(tmp_path, shape.replace(" ", "_"), models, scaffolds, tasks)
+    out = tmp_path / "r.html"
+    run("report", str(run_dir), "--out", str(out), "--boot", "50", "--threshold")
+    text = out.read_text()
+    assert note in " ".join(__import__("html").unescape(text).split()), shape
+    assert "Run manifest" in text  # (tracebacks shown are the episodes' own, in transcripts)
+
+
+def test_sim_rows_show_the_true_ceg_beside_the_estimate(tmp_path: Path) -> None:
+    """arith has reference actions: a chain of thought never writes them, so by the sim's
+    decomposition rule cot answers at the full difficulty, exactly like direct: true CEG 1.
+    react has no closed form and says so."""
+    run_dir = _run(tmp_path, "truth", ["sim/1e20", "sim/1e22", "sim/1e24"],
+                   ["direct", "cot", {"name": "react", "params": {"max_steps": 3}}], ARITH)
+    doc = __import__("json").loads(run("ceg", str(run_dir), "--boot", "0", "--format", "json"))
+    rows = [r for r in doc["rows"] if r["row"] == "model"]
+    cot = [r for r in rows if r["scaffold"] == "cot"]
+    assert len(cot) == 3 and all(r["true_ceg"] == pytest.approx(1.0) for r in cot)
+    react = [r for r in rows if r["scaffold"].startswith("react")]
+    assert react and all(r["true_ceg"] is None and "no closed form" in r["true_note"]
+                         for r in react)
+    text = run("ceg", str(run_dir), "--boot", "0")
+    assert "true" in text and "react" in text
+    html_out = tmp_path / "t.html"
+    run("report", str(run_dir), "--out", str(html_out), "--boot", "0")
+    assert "true CEG (sim law)" in html_out.read_text()
+
+
+def test_one_colour_per_scaffold_across_the_report() -> None:
+    import pandas as pd
+
+    from ptebench.results.report import scaffold_colors
+
+    t = pd.DataFrame({"scaffold": ["direct", "react", "cot", "react", "lats"]})
+    a = scaffold_colors(t, "direct")
+    b = scaffold_colors(t.iloc[::-1], "direct")
+    assert a == b and a["direct"] == "#000000" and len(set(a.values())) == 4

@@ -59,3 +59,17 @@ def test_load_errors_are_clear(tmp_path: Path) -> None:
     (tmp_path / "episodes.jsonl").write_text('{"bogus": 1}\n')
     with pytest.raises(UserError, match=r"episodes.jsonl:1: not a valid episode record"):
         load(tmp_path)
+
+
+def test_readme_names_only_real_load_columns() -> None:
+    """The README's description of ``ptebench.results.load`` names columns that exist."""
+    import re
+
+    from ptebench.results.store import COLUMNS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("`ptebench.results.load(path)`")
+    para = readme[start:readme.index("\n\n", start)]
+    named = set(re.findall(r"`([a-z_]+)`", para))
+    assert {"scaffold", "scaffold_name", "params_json", "failure"} <= named
+    assert named <= set(COLUMNS), named - set(COLUMNS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ptebench.records import Score
 from ptebench.sandbox.base import Sandbox, SandboxSpec
+from ptebench.scaffolds.base import EpisodeContext, ScaffoldParams
 from ptebench.tasks.base import Reference, TaskInstance, TaskOptions, select
 
 SCORER_CALLS: list[str] = []
@@ -40,6 +41,30 @@ class EchoTask:
         SCORER_CALLS.append(instance.id)
         ok = (submission or "").strip() == instance.id
         return Score(value=float(ok), explanation="match" if ok else "no match")
+
+
+class CrashingScorerTask(EchoTask):
+    """EchoTask whose scorer crashes: a task failure."""
+
+    name = "crashing_scorer"
+
+    async def score(self, sandbox: Sandbox | None, instance: TaskInstance, submission: str | None) -> Score:
+        raise ZeroDivisionError("the scorer divided by zero on purpose")
+
+
+class CrashingScaffold:
+    """A scaffold that raises before doing anything: a harness failure."""
+
+    name = "crashing"
+
+    class Params(ScaffoldParams):
+        pass
+
+    def __init__(self, params: ScaffoldParams) -> None:
+        self.params = params
+
+    async def run(self, ctx: EpisodeContext) -> str | None:
+        raise RuntimeError("the scaffold crashed on purpose")
 
 
 class HangOnceTask(EchoTask):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ptebench.errors import UserError
+from ptebench.errors import ConfigError, UserError
 from ptebench.results.store import RunStore, load
 from ptebench.runners.config import parse_experiment
 from ptebench.runners.local import run_experiment
@@ -107,14 +107,15 @@ def test_scorer_is_not_called_before_submission(tmp_path: Path) -> None:
     assert ep.score is not None and ep.score.value == 1.0
 
 
-def test_root_setup_task_is_refused_on_the_local_sandbox(tmp_path: Path) -> None:
-    """A ctf task's setup runs as root: on the host (local sandbox) it must never run."""
+def test_root_setup_task_is_refused_on_the_local_sandbox_at_plan_time(tmp_path: Path) -> None:
+    """A ctf task's setup runs as root: on the host (local sandbox) it must never run, and the
+    run is refused before any episode starts (not one failed episode per task)."""
     marker = Path("/root/.ptebench/answer")
     before = marker.stat().st_mtime if marker.exists() else None
     exp = parse_experiment(_exp(scaffolds=["direct"], baseline="direct",
                                 tasks=[{"name": "ctf", "ids": ["layered_encoding"]}], epochs=1))
-    run_experiment(exp, tmp_path / "r")
-    (ep,) = list(RunStore(tmp_path / "r").iter_episodes())
-    assert ep.status == "error" and "needs the docker sandbox" in (ep.reason or "")
+    with pytest.raises(ConfigError, match=r"sandbox 'local': layered_encoding/main: .*needs the docker sandbox"):
+        run_experiment(exp, tmp_path / "r")
+    assert not (tmp_path / "r" / "episodes.jsonl").exists()
     after = marker.stat().st_mtime if marker.exists() else None
     assert before == after, "setup must not have touched the host"

@@ -30,10 +30,13 @@ CONFIG = {
 
 
 def _start(cfg: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {k: v for k, v in os.environ.items() if k != "PTEBENCH_HISTORY"}
+    env["PYTHONPATH"] = str(REPO)
+    cwd = cfg.parent / "cwd"  # the run's working directory: never the repository
+    cwd.mkdir(exist_ok=True)
     return subprocess.Popen(
         [sys.executable, "-m", "ptebench.cli", "run", str(cfg), "--out", str(out), "--quiet", *extra],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
     )
 
 
@@ -79,9 +82,12 @@ def test_sigkill_then_resume_gives_each_episode_once(tmp_path: Path) -> None:
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["status"] == "finished" and manifest["sessions"] == 2
     assert f"({killed_at} already done)" in stderr
-    # A finished run is indexed in the history catalog beside the run folder.
-    assert (tmp_path / "history.sqlite").exists() and "indexed in the history catalog" in stderr
-    hist = subprocess.run([sys.executable, "-m", "ptebench.cli", "history", "--db", str(tmp_path / "history.sqlite"), "--name", "killme"],
+    # A finished run is indexed in the documented catalog (runs/history.sqlite under the
+    # working directory), never beside the run folder (the parent of --out may be shared).
+    catalog = tmp_path / "cwd" / "runs" / "history.sqlite"
+    assert catalog.exists() and f"indexed in the history catalog {Path('runs/history.sqlite')}" in stderr
+    assert not (tmp_path / "history.sqlite").exists()
+    hist = subprocess.run([sys.executable, "-m", "ptebench.cli", "history", "--db", str(catalog), "--name", "killme"],
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert hist.returncode == 0 and "over 1 run(s)" in hist.stdout and "sim/1e23" in hist.stdout, hist
 

@@ -6,7 +6,6 @@ Docker tests start few containers; tests whose point is independence acquire the
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,32 +13,19 @@ import pytest_asyncio
 
 from ptebench import registry
 from ptebench.sandbox.base import Resources, Sandbox, SandboxProvider, SandboxSpec
+from tests.conftest import require_docker
 
 SMALL = SandboxSpec(resources=Resources(cpus=1.0, memory_mb=256, pids=64, disk_mb=64))
 """Tight limits so the attack tests hit them fast."""
 
 
 def docker_gate() -> None:
-    """Skip (or fail under PTEBENCH_REQUIRE_DOCKER=1) without an engine; build the base image.
+    """Skip (or fail under PTEBENCH_REQUIRE_DOCKER=1) without an engine.
 
-    Module-scoped fixtures run before the autouse function-scoped gate, so they check here.
+    Module-scoped fixtures run before the autouse function-scoped gate, so they check here;
+    the image itself is built once per session by tests/conftest.py.
     """
-    problem = None
-    try:
-        import docker
-
-        c = docker.from_env()
-        c.ping()
-        c.close()
-    except Exception as e:
-        problem = f"no Docker engine: {e}"
-    if problem is not None:
-        if os.environ.get("PTEBENCH_REQUIRE_DOCKER") == "1":
-            pytest.fail(f"PTEBENCH_REQUIRE_DOCKER=1 but {problem}")
-        pytest.skip(problem)
-    from ptebench.sandbox.images import ensure_base_image
-
-    ensure_base_image()
+    require_docker()
 
 
 def make_provider(backend: str) -> SandboxProvider:

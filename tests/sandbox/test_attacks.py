@@ -1,15 +1,17 @@
 """The attack suite: each test tries to break one protection of the hardened profile.
 
 Every test asserts the protection held. Where the engine cannot enforce a setting (docker
-info says so), the test skips with that reason — it never passes without trying. Network
-attacks target only loopback, the host's bridge address, and an address that the
-container cannot route to: nothing leaves the machine.
+info says so), the test skips with that reason, and fails under PTEBENCH_REQUIRE_DOCKER=1 —
+it never passes without trying. Cgroup limits are read from v1 or v2 files, whichever the
+container has. Network attacks target only loopback, the host's bridge address, and an
+address that the container cannot route to: nothing leaves the machine.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -47,9 +49,37 @@ def engine_info(p: DockerProvider) -> dict[str, Any]:
 
 
 def require_engine(p: DockerProvider, key: str, what: str) -> None:
+    """Skip when the engine cannot enforce a setting; under PTEBENCH_REQUIRE_DOCKER=1 (CI)
+    fail instead, so a protection is never reported as tested when it was not."""
     info = engine_info(p)
     if not info.get(key, False):
-        pytest.skip(f"the engine cannot enforce {what}: docker info {key}={info.get(key)!r}")
+        problem = f"the engine cannot enforce {what}: docker info {key}={info.get(key)!r}"
+        if os.environ.get("PTEBENCH_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"PTEBENCH_REQUIRE_DOCKER=1 but {problem}")
+        pytest.skip(problem)
+
+
+CGROUP_LIMITS = """
+cd /sys/fs/cgroup
+if [ -f cgroup.controllers ]; then
+  echo v2; cat memory.max memory.swap.max cpu.max
+else
+  echo v1; cat memory/memory.limit_in_bytes memory/memory.memsw.limit_in_bytes \
+    cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us
+fi
+"""
+
+
+async def cgroup_limits(sb: DockerSandbox) -> dict[str, int]:
+    """memory, memory+swap (bytes), CPU quota and period (µs) as the container's own cgroup
+    files say — cgroup v1 or v2 (where swap is counted apart from memory)."""
+    out = (await sb.exec(CGROUP_LIMITS)).stdout.split()
+    version, vals = out[0], out[1:]
+    if version == "v2":
+        mem, swap, quota, period = (int(v) for v in vals)
+        return {"memory": mem, "memory_swap": mem + swap, "quota": quota, "period": period}
+    mem, memsw, quota, period = (int(v) for v in vals)
+    return {"memory": mem, "memory_swap": memsw, "quota": quota, "period": period}
 
 
 @pytest.fixture
@@ -140,9 +170,8 @@ async def test_memory_bomb_is_killed_and_swap_is_not_an_escape(
     r = await sb.exec(["python3", "-c", bomb], timeout=60)
     assert r.exit_code == 137 and not r.timed_out
     assert int(r.stdout.split()[-1]) * 16 < 2 * SMALL.resources.memory_mb
-    limit = await sb.exec("cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
-                          "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
-    assert limit.stdout.split() == [str(SMALL.resources.memory_mb << 20)] * 2
+    limits = await cgroup_limits(sb)
+    assert limits["memory"] == limits["memory_swap"] == SMALL.resources.memory_mb << 20
     assert (await sb.exec("echo alive")).stdout == "alive\n"
 
 
@@ -252,14 +281,16 @@ async def test_docker_socket_is_unreachable(sb: DockerSandbox) -> None:
 
 async def test_cpu_quota_and_profile_are_applied(dprovider: DockerProvider, sb: DockerSandbox) -> None:
     require_engine(dprovider, "CpuCfsQuota", "a CPU quota")
-    r = await sb.exec("cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us")
-    quota, period = map(int, r.stdout.split())
+    limits = await cgroup_limits(sb)
+    quota, period = limits["quota"], limits["period"]
     assert quota / period == pytest.approx(SMALL.resources.cpus)
     prof = sb.profile()
     assert prof["network"] == "none" and prof["cap_drop"] == ["ALL"]
     assert prof["read_only_root"] is True and prof["privileged"] is False
     assert prof["memory_bytes"] == prof["memory_swap_bytes"] == SMALL.resources.memory_mb << 20
-    assert prof["pids_limit"] == SMALL.resources.pids and prof["init"] is True
+    assert prof["pids_limit"] == SMALL.resources.pids
+    assert prof["init"] == ("exec server (PID 1)" if dprovider.exec_server else "docker-init")
+    assert prof["log_driver"] == "none" and prof["shm_bytes"] == 64 << 20
     assert prof["labels"] == {"ptebench.run": "pytest-attacks", "ptebench.episode": "shared"}
 
 
@@ -320,16 +351,178 @@ async def test_internal_network_has_no_route_out(
     assert seen == []
 
 
-async def test_exec_server_cannot_be_hijacked(dprovider: DockerProvider) -> None:
-    if not dprovider.exec_server:
-        pytest.skip("only the exec-server path has a server to attack")
-    async with dprovider.acquire(SMALL, {"run": "pytest-attacks", "episode": "execd"}) as s:
-        pid = (await s.exec("pgrep -o -x python3")).stdout.strip()
-        assert pid.isdigit()
-        r = await s.exec(f"ls /proc/{pid}/fd; cat /proc/{pid}/environ; echo x > /proc/{pid}/fd/1")
-        assert r.stdout == "" and r.stderr.count("Permission denied") >= 2, r
-        # Killing it loses the episode (SandboxError), never yields a forged result.
-        with pytest.raises(SandboxError, match="not running"):
-            await s.exec(f"kill -9 {pid}")
-        with pytest.raises(SandboxError):
-            await s.exec("echo after")
+FORGER = r"""
+import json, os, signal, sys, time
+forged = "".join(json.dumps({"id": i, "code": 0, "out": "Rk9SR0VE", "err": "", "out_n": 6,
+                             "err_n": 0, "timed_out": False, "s": 0.0}) + "\n"
+                 for i in range(1, 400))
+report = open(sys.argv[1], "w", buffering=1)
+end = time.time() + float(sys.argv[2])
+while time.time() < end:
+    for what, act in (("stop", lambda: os.kill(1, signal.SIGSTOP)),
+                      ("kill", lambda: os.kill(1, signal.SIGKILL)),
+                      ("write", lambda: open("/proc/1/fd/1", "w").write(forged)),
+                      ("read", lambda: open("/proc/1/fd/0", "rb").read(1)),
+                      ("environ", lambda: open("/proc/1/environ", "rb").read())):
+        try:
+            act(); report.write(what + " OK\n")
+        except OSError as e:
+            report.write(what + " " + type(e).__name__ + "\n")
+    time.sleep(0.05)
+"""
+
+
+async def test_pid1_pipes_cannot_be_hijacked(dprovider: DockerProvider) -> None:
+    """The attack run's forger: a background process SIGSTOPs PID 1, writes forged JSON
+    results to its stdout (the host's response pipe on the exec-server path) and reads its
+    stdin (the requests, with the check scripts' text). Every attempt is refused on both
+    paths, PID 1 keeps running, and every result the host gets is the command's own."""
+    async with dprovider.acquire(SMALL, {"run": "pytest-attacks", "episode": "forger"}) as s:
+        assert (await s.exec(["python3", "-c", "pass"])).exit_code == 0
+        await s.write_file("forger.py", FORGER)
+        r = await s.exec("setsid -f env -i python3 forger.py /tmp/forger.log 30 "
+                         ">/dev/null 2>&1; sleep 1; echo started")
+        assert r.stdout == "started\n", r
+        for k in range(20):
+            r = await s.exec(f"echo genuine-{k}")
+            assert r.stdout == f"genuine-{k}\n" and r.exit_code == 0, r
+        log = (await s.exec("sort /tmp/forger.log | uniq -c")).stdout
+        for what in ("write", "read", "environ"):
+            assert f"{what} PermissionError" in log and f"{what} OK" not in log, log
+        # kill(2) on a namespace's init may "succeed" but delivers nothing it has no handler
+        # for: PID 1 is still the same process, running, not stopped.
+        assert "stop" in log and "kill" in log, log
+        state = (await s.exec("grep State /proc/1/status")).stdout
+        assert "stopped" not in state and "zombie" not in state, state
+        await s.stop_agent()
+
+
+async def test_stop_agent_kills_every_agent_process(dprovider: DockerProvider) -> None:
+    """Before scoring the runner stops the agent: processes that left the process group,
+    scrubbed their environment or daemonized are all gone, and the sandbox still works."""
+    async with dprovider.acquire(SMALL, {"run": "pytest-attacks", "episode": "stop"}) as s:
+        r = await s.exec("setsid -f env -i sleep 1001; nohup sleep 1002 >/dev/null 2>&1 & "
+                         "(trap '' TERM HUP; exec -a hidden sleep 1004) & disown -a; echo ok",
+                         timeout=10)
+        assert "ok" in r.stdout, r
+        ps = (await s.exec(["ps", "-u", "agent", "-o", "pid=,args="])).stdout
+        assert "sleep 1001" in ps and "sleep 1002" in ps and "hidden" in ps, ps
+        await s.stop_agent()
+        ps = (await s.exec(["ps", "-u", "agent", "-o", "pid=,args="])).stdout.splitlines()
+        left = [ln for ln in ps if ln.split()[1:2] != ["ps"] and ln.split()[0] != "1"]
+        assert left == [], ps
+        assert (await s.exec("echo alive")).stdout == "alive\n"
+
+
+async def test_fork_bomb_then_stop_agent_leaves_a_working_sandbox(dprovider: DockerProvider) -> None:
+    """A fork bomb that escaped its exec fills the pids limit, so nothing can start (the attack
+    run saw every later action exit 125/126 and a root check script fail to fork). Stopping
+    the agent works anyway (no fork needed, or the limit lifted for the kill), after which a
+    root command — the scorer — runs normally."""
+    require_engine(dprovider, "PidsLimit", "a pids limit")
+    async with dprovider.acquire(SMALL, {"run": "pytest-attacks", "episode": "bomb"}) as s:
+        r = await s.exec("setsid -f env -i bash -c 'b() { b | b & }; b' >/dev/null 2>&1; echo lit",
+                         timeout=10)
+        assert "lit" in r.stdout, r
+        for _ in range(100):  # until the bomb holds the sandbox (an event, not a sleep)
+            with contextlib.suppress(SandboxError):
+                probe = await s.exec("echo free", user="root", timeout=10)
+                if probe.stdout != "free\n":
+                    break
+            await asyncio.sleep(0.1)
+        await s.stop_agent()
+        r = await s.exec("echo scorer-runs; cat /sys/fs/cgroup/pids/pids.max", user="root",
+                         timeout=30)
+        assert r.stdout.split() == ["scorer-runs", str(SMALL.resources.pids)], r
+
+
+async def test_scripts_are_not_on_the_command_line(dprovider: DockerProvider) -> None:
+    """Setup and check scripts run as ``bash -c SCRIPT``; an agent process watching
+    /proc/*/cmdline must not see their text (hidden tests, secrets)."""
+    async with dprovider.acquire(SMALL, {"run": "pytest-attacks", "episode": "cmdline"}) as s:
+        watch = ("for i in $(seq 150); do cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ';"
+                 " echo; sleep 0.02; done > /tmp/seen 2>&1")
+        await s.write_file("watch.sh", watch)
+        assert (await s.exec("setsid -f bash watch.sh; echo ok")).stdout == "ok\n"
+        r = await s.exec(["bash", "-c", "sleep 2; echo HIDDEN-TEST-$((6*7))", "check"],
+                         user="root", timeout=30)
+        assert r.stdout == "HIDDEN-TEST-42\n"
+        await s.stop_agent()
+        seen = (await s.exec("cat /tmp/seen")).stdout
+        assert "sleep 2" in seen, "the watcher saw the root process run"
+        assert "HIDDEN-TEST" not in seen, seen[:2000]
+
+
+async def test_commands_over_128_kib_run(sb: DockerSandbox) -> None:
+    """One argument is capped at 128 KiB by the kernel; a longer command still runs."""
+    body = "\n".join(f": {'x' * 990}" for _ in range(300))  # ~300 KB
+    r = await sb.exec(f"echo start\n{body}\necho end", timeout=60)
+    assert r.exit_code == 0 and r.stdout == "start\nend\n", r.stderr[-500:]
+
+
+async def test_exec_paths_agree_on_background_processes(sb: DockerSandbox) -> None:
+    """A command that leaves a background child holding its stdout returns once the
+    command itself exits (on both paths), and a scrubbed daemon no longer loses the step."""
+    r = await sb.exec("(sleep 40 &); echo done", timeout=20)
+    assert (r.exit_code, r.timed_out, r.stdout) == (0, False, "done\n"), r
+    r = await sb.exec("setsid -f env -i sleep 1003; echo started", timeout=20)
+    assert (r.exit_code, r.timed_out, r.stdout) == (0, False, "started\n"), r
+    await sb.stop_agent()
+
+
+async def test_read_file_follows_symlinks(sb: DockerSandbox) -> None:
+    await sb.write_file("real.txt", "payload")
+    assert (await sb.exec("ln -sf real.txt link.txt && ln -sf /etc/hostname host.txt")).ok
+    assert await sb.read_file("link.txt") == b"payload"
+    assert await sb.read_file("host.txt") == (await sb.exec("cat /etc/hostname")).stdout.encode()
+    assert (await sb.exec("ln -sf nowhere dangling.txt")).ok
+    with pytest.raises(FileNotFoundError):
+        await sb.read_file("dangling.txt")
+
+
+async def test_dev_shm_is_recorded_and_snapshotted(dprovider: DockerProvider, sb: DockerSandbox) -> None:
+    prof = sb.profile()
+    assert prof["shm_bytes"] == 64 << 20
+    assert (await sb.exec("echo in-shm > /dev/shm/state")).ok
+    child = await sb.restore(await sb.snapshot())
+    try:
+        assert (await child.exec("cat /dev/shm/state")).stdout == "in-shm\n"
+    finally:
+        await child.close()
+
+
+async def test_container_logs_never_reach_the_host(sb: DockerSandbox) -> None:
+    attrs = sb.container.client.api.inspect_container(sb.id)
+    assert attrs["HostConfig"]["LogConfig"]["Type"] == "none"
+    assert sb.profile()["log_driver"] == "none"
+    r = await sb.exec("echo flood > /proc/1/fd/1; echo flood > /proc/1/fd/2")
+    assert r.exit_code != 0 and r.stderr.count("Permission denied") == 2, r
+
+
+async def test_snapshots_live_on_disk_within_a_budget(dprovider: DockerProvider) -> None:
+    """Snapshots are files under the provider's snapshot directory, not runner memory; one
+    past the cap is refused (and recorded); forgetting one and closing the episode free them."""
+    p = DockerProvider(warm=0, exec_server=dprovider.exec_server, snapshot_max_mb=2)
+    try:
+        async with p.acquire(SMALL, {"run": "pytest-attacks", "episode": "snapdisk"}) as s:
+            assert (await s.exec("head -c 1M /dev/urandom > one.bin")).ok
+            sid = await s.snapshot()
+            store = p.snapshot_store
+            files = list((store.root / sid).iterdir())
+            assert sum(f.stat().st_size for f in files) >= 1 << 20
+            assert store.total >= 1 << 20
+            assert (await s.exec("head -c 3M /dev/urandom > three.bin")).ok
+            with pytest.raises(SandboxError, match="snapshot refused"):
+                await s.snapshot()
+            assert len(p.snapshot_refusals) == 1 and "cap 2 MB" in p.snapshot_refusals[0]
+            assert set(p.snapshots) == {sid}
+            child = await s.restore(sid)
+            assert (await child.exec("stat -c %s one.bin")).stdout == f"{1 << 20}\n"
+            await child.close()
+            assert (await s.exec("rm three.bin")).ok
+            second = await s.snapshot()
+            await s.discard_snapshot(second)
+            assert not (store.root / second).exists() and second not in p.snapshots
+        assert p.snapshots == {} and store.total == 0 and not (store.root / sid).exists()
+    finally:
+        await p.aclose()

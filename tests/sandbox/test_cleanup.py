@@ -60,6 +60,7 @@ def test_sigkilled_runner_leaves_nothing_after_cleanup(tmp_path: Path) -> None:
         "concurrency": {"episodes": 3},
     }))
     out = tmp_path / "run"
+    since = int(time.time()) - 1
     proc = subprocess.Popen(
         [sys.executable, "-m", "ptebench.cli", "run", str(cfg), "--out", str(out), "--quiet"],
         env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -75,9 +76,28 @@ def test_sigkilled_runner_leaves_nothing_after_cleanup(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert leftovers(run) == {"containers": 0, "volumes": 0, "images": 0}
     # Creates the killed runner had in flight finish inside the engine; cleanup's extra passes
-    # must have caught them, so nothing appears later either.
-    time.sleep(3)
+    # must have caught them: the engine's own event log shows every container it created for
+    # this run destroyed (events, not a guessed sleep).
+    created, destroyed = container_events(run, since)
+    assert created and created == destroyed, (created - destroyed)
     assert leftovers(run) == {"containers": 0, "volumes": 0, "images": 0}
+
+
+def container_events(run: str, since: int) -> tuple[set[str], set[str]]:
+    """Ids of the run's containers the engine logged as created and as destroyed."""
+    import docker
+
+    c = docker.from_env()
+    created: set[str] = set()
+    destroyed: set[str] = set()
+    for ev in c.events(since=since, until=int(time.time()) + 1, decode=True,
+                       filters={"type": "container", "label": f"ptebench.run={run}"}):
+        if ev.get("Action") == "create":
+            created.add(ev["id"])
+        elif ev.get("Action") == "destroy":
+            destroyed.add(ev["id"])
+    c.close()
+    return created, destroyed
 
 
 SNAPSHOTTER = textwrap.dedent("""
@@ -181,5 +201,32 @@ async def test_dead_container_becomes_a_sandbox_error() -> None:
         assert "not found" in str(e)
     else:
         pytest.fail("a missing image must raise SandboxError")
+    finally:
+        await p.aclose()
+
+
+async def test_pooled_container_is_named_after_its_episode() -> None:
+    """A warm container was named after the episode whose acquire triggered the refill, and
+    that name reached the next episode's record (26 of 40 records named another episode's
+    container); `sandbox ls` showed busy pooled containers as "(warm pool)"."""
+    from ptebench.sandbox.pool import episode_of
+
+    docker_gate()
+    p = DockerProvider(warm=1)
+    try:
+        names = {}
+        for ep in ("ep-one", "ep-two", "ep-three"):
+            async with p.acquire(SMALL, {"run": "pytest-pool", "episode": ep}) as sb:
+                prof = sb.profile()
+                names[ep] = str(prof["container"])
+                live = sb.container.client.containers.get(sb.id)
+                assert live.name == names[ep]
+                labels = live.labels
+                assert episode_of(live.name, labels) == ep, (live.name, labels)
+        for ep, name in names.items():
+            assert ep in name and not any(o in name for o in names if o != ep), names
+        waiting = [s for lst in p.pool._ready.values() for s in lst]
+        assert waiting and all(episode_of(s.container.name, s.container.labels) == "(warm pool)"
+                               for s in waiting)
     finally:
         await p.aclose()

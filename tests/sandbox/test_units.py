@@ -28,7 +28,8 @@ def test_default_profile_is_hardened() -> None:
     assert kw["security_opt"] == ["no-new-privileges:true"] and kw["privileged"] is False
     assert kw["mem_limit"] == kw["memswap_limit"] == "300m"
     assert (kw["pids_limit"], kw["nano_cpus"], kw["read_only"], kw["init"]) == (50, 5 * 10**8, True, True)
-    assert kw["user"] == "agent" and "nosuid" in kw["tmpfs"]["/tmp"]
+    assert kw["user"] == "root" and "nosuid" in kw["tmpfs"]["/tmp"]  # PID 1, not the agent
+    assert container_kwargs(spec, {}, "vol", command=["server"])["user"] == "agent"
     assert not any("docker.sock" in str(v) for v in kw.values())
     prof = describe(kw)
     assert prof["seccomp"] == "default" and prof["host_reachable"] is False
@@ -98,7 +99,7 @@ def test_transient_errors_are_retried_others_not() -> None:
 def test_max_sandboxes_default_follows_the_machine() -> None:
     n = default_max_sandboxes()
     assert 1 <= n <= 4 * (os.cpu_count() or 1)
-    assert default_max_sandboxes(Resources(memory_mb=10**9)) == 1
+    assert default_max_sandboxes(Resources(memory_mb=1 << 20)) == 1
 
 
 def test_sandbox_package_imports_without_the_docker_sdk() -> None:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ptebench.models.base import ModelConfig
+from ptebench.models.base import Model, ModelConfig
+from ptebench.models.catalog import ModelCard
 from ptebench.models.meter import LimitReached, MeteredModel, Trace
 from ptebench.models.scripted import ScriptedModel
 from ptebench.records import Episode, Limits, Score
@@ -37,7 +38,7 @@ ADD_BAD = "def add(a, b):\n    return a - b\n"
 PACK = {
     "propose": "PROPOSE numbers: {input}\nNext steps:\n",
     "value": "VALUE numbers: {input}\nsure, likely or impossible?\n",
-    "value_last": "VALUE-LAST puzzle {input} answer: {answer}\n",
+    "value_last": "VALUE-LAST puzzle {input} answer: {answer}\nsure or impossible?\n",
     "cot": "COT input: {input}\n",
 }
 """A Game-of-24-shaped prompt pack (ToT's keys)."""
@@ -160,4 +161,39 @@ async def play(
             return Played(ctx.best, ctx, model, e)
     finally:
         if own_box and box is not None:
+            await box.close()
+
+
+@dataclass
+class PlayedWith:
+    """An episode played with any model (e.g. a real provider against a wire server)."""
+
+    submission: str | None
+    ctx: EpisodeContext
+    limit: LimitReached | None
+
+
+async def play_with(
+    model: Model, scaffold: str, params: dict[str, Any], task_id: str,
+    limits: Limits | None = None, native_tools: bool = False, card: ModelCard | None = None,
+) -> PlayedWith:
+    """Like ``play``, with the given model (metered as the runner meters it)."""
+    inst = next(i for i in instances() if i.id == task_id)
+    limits = limits or Limits()
+    trace = Trace()
+    metered = MeteredModel("m", model, card, trace, limits, native_tools=native_tools)
+    box: Sandbox | None = LocalSandbox.create(SandboxSpec()) if inst.kind != "qa" else None
+    try:
+        await TinyTask().setup(box, inst)
+        cls = get("scaffold", scaffold)
+        ctx = EpisodeContext(
+            task=inst.view(), model=metered, env=Environment(box, list(inst.tools), limits, trace),
+            limits=limits, trace=trace, seed=0,
+        )
+        try:
+            return PlayedWith(await cls(cls.Params.model_validate(params)).run(ctx), ctx, None)
+        except LimitReached as e:
+            return PlayedWith(ctx.best, ctx, e)
+    finally:
+        if box is not None:
             await box.close()

@@ -8,13 +8,13 @@ import pytest
 
 from ptebench.errors import ConfigError
 from ptebench.registry import get
-from tests.scaffolds import kit
+from tests.scaffolds import formulas, kit
 from tests.scaffolds.kit import ADD_BAD, ADD_OK, roles, run_one
 
 
 def test_cot_one_call_extracts_answer(tmp_path: Path) -> None:
     ep = run_one(tmp_path, "cot", ["6 * 7: six sevens are 42.\nAnswer: 42"], "qa")
-    assert roles(ep) == ["answer"]
+    assert roles(ep) == formulas.self_consistency(1, one_request=True)  # CoT: one path
     assert ep.submission == "42" and ep.score is not None and ep.score.value == 1.0
 
 
@@ -33,7 +33,7 @@ def test_cot_empty_output_is_a_wrong_answer(tmp_path: Path) -> None:
 def test_majority_one_request_with_n_samples(tmp_path: Path) -> None:
     outs = ["Answer: 41", "Answer: 42", "Answer: 42.0", "Answer: 7", "Answer:  42 "]
     ep = run_one(tmp_path, {"name": "majority", "params": {"n": 5}}, outs, "qa")
-    assert roles(ep) == ["answer"] and ep.calls[0].n == 5
+    assert roles(ep) == formulas.self_consistency(5, one_request=True) and ep.calls[0].n == 5
     assert ep.submission == "42" and ep.metrics["distinct_answers"] == 3
 
 
@@ -41,25 +41,25 @@ def test_majority_over_multi_call_inner_runs_it_n_times(tmp_path: Path) -> None:
     # direct has no n-sample path: n separate episodes of the inner scaffold.
     outs = ["Answer: 1", "Answer: 2", "Answer: 2"]
     ep = run_one(tmp_path, {"name": "majority", "params": {"n": 3, "inner": {"name": "direct"}}}, outs, "qa")
-    assert roles(ep) == ["answer"] * 3 and ep.submission == "2"
+    assert roles(ep) == formulas.self_consistency(3, one_request=False) and ep.submission == "2"
 
 
 def test_best_of_n_vote_selector(tmp_path: Path) -> None:
     outs = ["Answer: 41", "Answer: 42", "Answer: 41", "I compared them.\nAnswer: 2"]
     ep = run_one(tmp_path, {"name": "best_of_n", "params": {"n": 3}}, outs, "qa")
     # n samples in one request + one vote over the 2 distinct candidates
-    assert roles(ep) == ["answer", "vote"] and ep.submission == "42"
+    assert roles(ep) == formulas.best_of_n(distinct=2, code=False) and ep.submission == "42"
 
 
 def test_best_of_n_skips_vote_when_all_agree(tmp_path: Path) -> None:
     ep = run_one(tmp_path, {"name": "best_of_n", "params": {"n": 2}}, ["Answer: 5", "Answer: 5"], "qa")
-    assert roles(ep) == ["answer"] and ep.submission == "5"
+    assert roles(ep) == formulas.best_of_n(distinct=1, code=False) and ep.submission == "5"
 
 
 def test_best_of_n_tests_selector_on_code(tmp_path: Path) -> None:
     outs = [f"```python\n{ADD_BAD}```", f"```python\n{ADD_OK}```", "assert add(2, 3) == 5\nassert add(0, 0) == 0"]
     ep = run_one(tmp_path, {"name": "best_of_n", "params": {"n": 2}}, outs, "code")
-    assert roles(ep) == ["answer", "test_gen"]
+    assert roles(ep) == formulas.best_of_n(distinct=2, code=True)
     assert ep.metrics["selector"] == "tests" and ep.metrics["selector_pass_fraction"] == 1.0
     assert ep.submission is not None and "a + b" in ep.submission
     assert len(ep.steps) == 2  # each candidate's test run is a recorded sandbox step
@@ -72,7 +72,7 @@ def test_best_of_n_over_reflexion_call_formula(tmp_path: Path) -> None:
     params = {"n": 2, "inner": {"name": "reflexion", "params": {"max_iters": 1}}}
     ep = run_one(tmp_path, {"name": "best_of_n", "params": params}, outs, "code")
     # calls = n × calls(inner) + selector = 2 × 2 + 0 (both candidates identical: no selection)
-    assert roles(ep) == ["test_gen", "answer"] * 2
+    assert roles(ep) == formulas.reflexion(trials=1, code=True) * 2
 
 
 def test_oracle_selector_needs_the_flag() -> None:

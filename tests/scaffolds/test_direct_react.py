@@ -7,7 +7,14 @@ from pathlib import Path
 from ptebench.results.store import RunStore
 from ptebench.runners.config import parse_experiment
 from ptebench.runners.local import run_experiment
-from ptebench.scaffolds.base import ParseError, extract_answer, extract_code, parse_action
+from ptebench.scaffolds.parsing import (
+    ParseError,
+    extract_answer,
+    extract_code,
+    extract_submission,
+    parse_action,
+)
+from tests.scaffolds import formulas, kit
 
 
 def _one(tmp_path: Path, scaffold: object, outputs: list[str], task: str = "arith", **kw: object):
@@ -47,7 +54,10 @@ def test_extractors() -> None:
     assert extract_answer("thinking...\nAnswer: 12\n") == "12"
     assert extract_answer("") == ""
     assert extract_code("x\n```python\ndef f():\n    return 1\n```") == "def f():\n    return 1\n"
-    assert extract_code("    return 1", "def f():\n") == "def f():\n    return 1\n"
+    assert extract_code("    return 1") is None
+    # direct's completion mode: a bare body continues the task's prompt
+    view = next(i for i in kit.instances() if i.id == "code").view()
+    assert extract_submission("    return a + b", view, raw_fallback=True) == kit.ADD_PROMPT + "    return a + b\n"
 
 
 def test_direct_one_call(tmp_path: Path) -> None:
@@ -70,7 +80,7 @@ def test_react_runs_tool_then_submits(tmp_path: Path) -> None:
         f"Thought: done\nAction: submit: {inst.reference.answer}",
     ]
     ep = _one(tmp_path, "react", outputs)
-    assert [c.role for c in ep.calls] == ["act"] * 3
+    assert [c.role for c in ep.calls] == formulas.react(turns=3)  # the unparseable reply is a turn
     assert len(ep.steps) == 1 and ep.steps[0].observation.strip() == inst.reference.answer
     assert ep.score is not None and ep.score.value == 1.0
 

@@ -6,36 +6,36 @@ from ptebench.models.meter import Trace
 from ptebench.records import Limits
 from ptebench.sandbox.base import SandboxSpec
 from ptebench.sandbox.local import LocalSandbox
-from ptebench.scaffolds import prompts
+from ptebench.scaffolds import parsing
 from ptebench.scaffolds.base import Environment
 from ptebench.scaffolds.codeexec import run_tests
 from tests.scaffolds import kit
 
 
 def test_score_and_verdict_parsers() -> None:
-    assert prompts.parse_score("I'd rate it 7.") == 0.7
-    assert prompts.parse_score("Score: 8/10") == 0.8
-    assert prompts.parse_score("10") == 1.0
-    assert prompts.parse_score("Likely correct.") == 0.5
-    assert prompts.parse_score("no idea") is None
-    assert prompts.parse_tot_value("... so it is sure") == 20.0
-    assert prompts.parse_tot_value("impossible") == 0.001
-    assert prompts.parse_tot_value("3") == 0.001 and prompts.parse_tot_value("garbage") == 0.0
+    assert parsing.parse_score("I'd rate it 7.") == 0.7
+    assert parsing.parse_score("Score: 8/10") == 0.8
+    assert parsing.parse_score("10") == 1.0
+    assert parsing.parse_score("Likely correct.") == 0.5
+    assert parsing.parse_score("no idea") is None
+    assert parsing.parse_tot_value("... so it is sure") == 20.0
+    assert parsing.parse_tot_value("impossible") == 0.001
+    assert parsing.parse_tot_value("3") == 0.001 and parsing.parse_tot_value("garbage") == 0.0
 
 
 def test_answer_code_and_list_parsers() -> None:
-    assert prompts.find_answer("x\nAnswer: 1\nFinal answer: 2") == "2"
-    assert prompts.find_answer("no answer line") is None
+    assert parsing.find_answer("x\nAnswer: 1\nFinal answer: 2") == "2"
+    assert parsing.find_answer("no answer line") is None
     view = next(i for i in kit.instances() if i.id == "code").view()
-    body = prompts.extract_submission("```python\n    return a + b\n```", view)
+    body = parsing.extract_submission("```python\n    return a + b\n```", view)
     assert body is not None and body.startswith(kit.ADD_PROMPT) and body.endswith("return a + b\n")
-    assert prompts.extract_submission("no code at all", view) is None
-    assert prompts.parse_lines("1. a\n- b\n\n```\nc") == ["a", "b", "c"]
-    assert prompts.parse_tests("x\nassert f(1) == 2\nassert f(1) == 2\n  assert g()") == [
+    assert parsing.extract_submission("no code at all", view) is None
+    assert parsing.parse_lines("1. a\n- b\n\n```\nc") == ["a", "b", "c"]
+    assert parsing.parse_tests("x\nassert f(1) == 2\nassert f(1) == 2\n  assert g()") == [
         "assert f(1) == 2", "assert g()",
     ]
-    assert prompts.parse_index("Answer: 2", 3) == 1 and prompts.parse_index("Answer: 9", 3) is None
-    assert prompts.normalise(" 42.0. ") == "42" and prompts.normalise("") is None
+    assert parsing.parse_index("Answer: 2", 3) == 1 and parsing.parse_index("Answer: 9", 3) is None
+    assert parsing.normalise(" 42.0. ") == "42" and parsing.normalise("") is None
 
 
 async def test_run_tests_reports_outputs_timeouts_and_load_errors() -> None:

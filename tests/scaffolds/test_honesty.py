@@ -59,19 +59,48 @@ def test_runner_scores_once_after_submission(tmp_path: Path, scaffold: str) -> N
     assert [("code", ep.submission)] == kit.SCORER_CALLS
 
 
+# A reply that acts (a shell command) and still parses for every role.
+ACT = "Thought: look at the file.\nAction: bash: cat word.txt\n```python\nprint(1)\n```\nsure\n"
+ACTING = ["react", "reflexion", "tot", "lats"]
+"""Scaffolds that take environment steps; the others answer in text and take none."""
+
+
+async def _unlimited(scaffold: str):
+    played = await play(scaffold, SMALL.get(scaffold, {}), [ACT] * 400, "agent")
+    assert played.limit is None
+    return played.ctx.trace
+
+
 @pytest.mark.parametrize("scaffold", SCAFFOLDS)
-@pytest.mark.parametrize("which", ["tokens", "steps"])
-async def test_budgets_stop_cleanly(scaffold: str, which: str) -> None:
-    # tight enough that every multi-call scaffold runs out
-    limits = Limits(tokens=120) if which == "tokens" else Limits(steps=1)
-    played = await play(scaffold, SMALL.get(scaffold, {}), [UNIVERSAL] * 400, "agent", limits=limits)
-    if played.limit is not None:
-        assert played.limit.which == which
-    spent = played.ctx.trace
-    if which == "steps":
-        assert len(spent.steps) <= 1
-    else:  # the call that crossed the budget is the last one made
-        assert sum(c.usage.total_tokens for c in spent.calls[:-1]) < 120
+async def test_token_budgets_stop_cleanly(scaffold: str) -> None:
+    """The budget is what the unlimited episode spent before its last call, so that call is
+    refused (a one-call scaffold gets 0: its only call is refused): every case hits it."""
+    full = await _unlimited(scaffold)
+    tokens = [c.usage.total_tokens for c in full.calls]
+    budget = sum(tokens[:-1])
+    played = await play(scaffold, SMALL.get(scaffold, {}), [ACT] * 400, "agent",
+                        limits=Limits(tokens=budget))
+    assert played.limit is not None and played.limit.which == "tokens"
+    spent = played.ctx.trace.calls
+    assert [c.usage.total_tokens for c in spent] == tokens[:-1], "every call until the budget"
+    assert sum(c.usage.total_tokens for c in spent) >= budget
+
+
+@pytest.mark.parametrize("scaffold", ACTING)
+async def test_step_budgets_stop_cleanly(scaffold: str) -> None:
+    full = await _unlimited(scaffold)
+    assert len(full.steps) >= 2, "the acting script must make the scaffold act"
+    budget = len(full.steps) - 1
+    played = await play(scaffold, SMALL.get(scaffold, {}), [ACT] * 400, "agent",
+                        limits=Limits(steps=budget))
+    assert played.limit is not None and played.limit.which == "steps"
+    assert len(played.ctx.trace.steps) == budget
+
+
+@pytest.mark.parametrize("scaffold", sorted(set(SCAFFOLDS) - set(ACTING)))
+async def test_text_scaffolds_take_no_steps(scaffold: str) -> None:
+    """Why they have no step-budget case: even a reply that asks to act runs nothing."""
+    assert (await _unlimited(scaffold)).steps == []
 
 
 def test_oracle_flag_is_a_param_of_every_scaffold() -> None:

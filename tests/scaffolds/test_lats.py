@@ -13,7 +13,7 @@ from ptebench import registry
 from ptebench.sandbox.base import Sandbox, SandboxSpec
 from ptebench.sandbox.local import LocalSandbox
 from ptebench.scaffolds.lats import Node, backpropagate, select
-from tests.scaffolds import kit
+from tests.scaffolds import formulas, kit
 from tests.scaffolds.kit import ADD_BAD, ADD_OK, play, roles, run_one
 
 ZERO = "```python\ndef add(a, b):\n    return 0\n```"
@@ -27,7 +27,7 @@ def test_lats_code_call_formula(tmp_path: Path) -> None:
     outs = ["assert add(2, 2) == 4", BAD, "root lesson", *per_iter * k]
     ep = run_one(tmp_path, {"name": "lats", "params": {"iterations": k, "n_children": n}}, outs, "code")
     assert len(ep.calls) == 3 + k * (1 + 2 * n)
-    assert roles(ep) == ["test_gen", "answer", "reflect"] + ["answer", "value", "reflect", "value", "reflect"] * k
+    assert roles(ep) == formulas.lats_code(k, n)
     expansions = [c for c in ep.calls if c.role == "answer"][1:]
     assert [c.n for c in expansions] == [n] * k
     assert ep.metrics["iterations"] == k and ep.metrics["reflections"] == 1 + k * n
@@ -38,7 +38,8 @@ def test_lats_code_call_formula(tmp_path: Path) -> None:
 def test_lats_code_stops_when_a_child_passes_its_self_tests(tmp_path: Path) -> None:
     outs = ["assert add(2, 2) == 4", BAD, "lesson", BAD, OK, "2", "lesson", "9"]
     ep = run_one(tmp_path, {"name": "lats", "params": {"n_children": 2}}, outs, "code")
-    assert roles(ep) == ["test_gen", "answer", "reflect", "answer", "value", "reflect", "value"]
+    # iteration 1: the first child fails (value, reflect), the second passes (value): stop
+    assert roles(ep) == formulas.lats_code(1, 2, failing_children=[1])
     assert ep.submission is not None and "a + b" in ep.submission and ep.oracle_calls == 0
 
 
@@ -61,7 +62,7 @@ def test_uct_selection_and_backpropagation() -> None:
     assert (root.visits, a.value, b.value) == (2, 1.0, 0.0)
     assert select(root, 1.0) is a
     b.terminal = a.terminal = True
-    assert select(root, 1.0) is root and root.terminal
+    assert select(root, 1.0) is None and root.exhausted  # every path tried: the search ends
 
 
 @asynccontextmanager
@@ -101,7 +102,10 @@ async def test_lats_siblings_see_only_their_own_files(branching: str, backend: s
         "5", "Thought: done\nAction: submit: banana", "9", "lesson",
     ]
     async with root_sandbox(backend) as root:
-        params = {"iterations": 2, "n_children": 2, "rollout_depth": 1, "branching": branching}
+        params = {
+            "iterations": 2, "n_children": 2, "rollout_depth": 1, "rollout_samples": 1,
+            "branching": branching,
+        }
         played = await play("lats", params, outs, "agent", sandbox=root)
         listing = (await root.exec("ls")).stdout.split()
     steps = played.ctx.trace.steps

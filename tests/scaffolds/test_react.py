@@ -11,14 +11,14 @@ from ptebench.sandbox.base import SandboxSpec
 from ptebench.sandbox.local import LocalSandbox
 from ptebench.scaffolds.base import Environment, EpisodeContext
 from ptebench.scaffolds.react import React, ReactParams
-from tests.scaffolds import kit
+from tests.scaffolds import formulas, kit
 from tests.scaffolds.kit import roles, run_one
 
 
 def test_react_reads_file_and_submits(tmp_path: Path) -> None:
     outs = ["Thought: look\nAction: bash: cat word.txt", "Thought: got it\nAction: submit: banana"]
     ep = run_one(tmp_path, "react", outs, "agent")
-    assert roles(ep) == ["act", "act"] and ep.steps[0].observation.strip() == "banana"
+    assert roles(ep) == formulas.react(turns=2) and ep.steps[0].observation.strip() == "banana"
     assert ep.score is not None and ep.score.value == 1.0
 
 

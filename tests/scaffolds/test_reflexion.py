@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ptebench.records import Limits
-from tests.scaffolds import kit
+from tests.scaffolds import formulas, kit
 from tests.scaffolds.kit import ADD_BAD, ADD_OK, play, roles, run_one
 
 CODE = "```python\n{}```"
@@ -14,7 +14,7 @@ CODE = "```python\n{}```"
 def test_reflexion_code_fixes_after_reflection(tmp_path: Path) -> None:
     outs = ["assert add(2, 2) == 4", CODE.format(ADD_BAD), "I subtracted; add instead.", CODE.format(ADD_OK)]
     ep = run_one(tmp_path, "reflexion", outs, "code")
-    assert roles(ep) == ["test_gen", "answer", "reflect", "answer"]
+    assert roles(ep) == formulas.reflexion(trials=2, code=True)
     assert ep.metrics["internal_tests"] == 2 and ep.metrics["self_passed"] is True
     assert len(ep.steps) == 2  # each implementation ran the tests in the sandbox
     assert "Tests failed" in ep.steps[0].observation or "output" in ep.steps[0].observation
@@ -33,14 +33,14 @@ def test_reflexion_code_call_bound(tmp_path: Path) -> None:
     outs = ["assert add(2, 2) == 4", *bad, *bad, CODE.format(ADD_BAD)]
     ep = run_one(tmp_path, {"name": "reflexion", "params": {"max_iters": 3}}, outs, "code")
     assert len(ep.calls) == 2 * 3  # 1 test_gen + 3 implementations + 2 reflections
-    assert roles(ep) == ["test_gen", "answer", "reflect", "answer", "reflect", "answer"]
+    assert roles(ep) == formulas.reflexion(trials=3, code=True)
     assert ep.metrics["self_passed"] is False and ep.submission is not None
 
 
 def test_reflexion_qa_uses_self_verdict(tmp_path: Path) -> None:
     outs = ["Answer: 41", "impossible", "I multiplied wrong.", "Answer: 42", "sure"]
     ep = run_one(tmp_path, "reflexion", outs, "qa")
-    assert roles(ep) == ["answer", "value", "reflect", "answer", "value"]
+    assert roles(ep) == formulas.reflexion(trials=2, code=False)
     assert ep.metrics["actor"] == "cot" and ep.submission == "42"
 
 

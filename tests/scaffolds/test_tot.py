@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ptebench.sandbox.base import SandboxSpec
 from ptebench.sandbox.local import LocalSandbox
-from tests.scaffolds import kit
+from tests.scaffolds import formulas, kit
 from tests.scaffolds.kit import play, roles, run_one
 
 
@@ -26,7 +26,8 @@ def test_tot_bfs_call_formula_and_roles(tmp_path: Path) -> None:
     values = [c for c in ep.calls if c.role == "value"]
     assert len(proposals) == 1 + b * (t - 1)
     assert len(values) == 3 + 3 and all(c.n == k for c in values)
-    assert roles(ep) == ["propose"] + ["value"] * 3 + ["propose"] * 2 + ["value"] * 3
+    # S_0 = {root} proposes 3 children; S_1 = the b best, which propose 2 + 1 children
+    assert roles(ep) == formulas.tot_bfs(frontier_sizes=[1, b], children=[3, 3])
     assert ep.submission == "3"  # the highest-valued complete solution (b/3: 3 × sure)
     assert ep.metrics["final_candidates"] == ["3", "1"]
 
@@ -57,7 +58,8 @@ def test_tot_dfs_prunes_and_backtracks(tmp_path: Path) -> None:
     ]
     params = {"search": "dfs", "steps": 2, "n_evaluate": 1}
     ep = run_one(tmp_path, {"name": "tot", "params": params}, outs, "qa")
-    assert roles(ep) == ["propose", "value", "value", "propose", "value"]
+    # root: 2 children evaluated, a pruned; b visited: 1 child evaluated (the answer)
+    assert roles(ep) == formulas.tot_dfs(expanded=[2, 1])
     assert ep.submission == "5" and ep.metrics["dfs_nodes"] == 2
 
 

@@ -25,7 +25,6 @@ from ptebench.tasks.native import (
     NativeTaskFamily,
     TaskFormatError,
     load_family,
-    reduce_scores,
     solution_actions,
 )
 from ptebench.tasks.native_spec import Epochs
@@ -113,6 +112,22 @@ def test_cross_field_errors_name_the_task(tmp_path: Path) -> None:
     assert "duplicate task id 'a'" in msg
     assert "sha256 target only works with method exact" in msg
     assert "method includes needs a target" in msg
+
+
+def test_unknown_tool_names_are_rejected_with_the_accepted_ones(tmp_path: Path) -> None:
+    write(tmp_path, {"task.yaml": """\
+        spec: 1
+        family: f
+        tools: [bash, browser]
+        tasks:
+          - {id: a, instructions: x, target: "1", tools: [python, sumbit]}
+        """})
+    with pytest.raises(TaskFormatError) as ei:
+        load_family(tmp_path)
+    errs = ei.value.errors
+    assert any(": tools:" in e and "unknown tool(s) ['browser']" in e for e in errs), errs
+    assert any(": tasks[0].tools:" in e and "unknown tool(s) ['sumbit']" in e
+               and "accepted: bash, python, submit" in e for e in errs), errs
 
 
 def test_tasks_file_errors_carry_line_numbers(tmp_path: Path) -> None:
@@ -279,13 +294,17 @@ def test_solution_actions_split_and_preamble() -> None:
     assert [a.input for a in solution_actions("#!/bin/sh\necho only\n")] == ["echo only"]
 
 
-def test_epoch_reducers() -> None:
-    vals = [1.0, 0.0, 1.0, 0.0, 0.0]
-    assert reduce_scores(vals, Epochs(n=5)) == pytest.approx(0.4)
-    assert reduce_scores(vals, Epochs(n=5, reducer="at_least_1")) == 1.0
-    assert reduce_scores([0.0] * 3, Epochs(n=3, reducer="at_least_1")) == 0.0
-    assert reduce_scores(vals, Epochs(n=5, reducer="pass_at_k", k=1)) == pytest.approx(0.4)
-    assert reduce_scores(vals, Epochs(n=5, reducer="pass_at_k", k=2)) == pytest.approx(0.7)
+def test_epoch_reducers_follow_their_definitions() -> None:
+    from ptebench.records import reduce_epoch_scores
+
+    vals = [1.0, 0.0, 1.0, 0.0, 0.0]  # n = 5 attempts, c = 2 correct
+    assert reduce_epoch_scores(vals, "mean") == pytest.approx(0.4)
+    assert reduce_epoch_scores(vals, "at_least_1") == 1.0
+    assert reduce_epoch_scores([0.0] * 3, "at_least_1") == 0.0
+    # Chen et al. 2021 (HumanEval), unbiased pass@k = 1 - C(n-c, k) / C(n, k)
+    assert reduce_epoch_scores(vals, "pass_at_1") == pytest.approx(1 - 3 / 5)
+    assert reduce_epoch_scores(vals, "pass_at_2") == pytest.approx(1 - 3 / 10)
+    assert Epochs(n=5, reducer="pass_at_k", k=2).recorded == "pass_at_2"
     with pytest.raises(ValueError):
         Epochs(n=2, reducer="pass_at_k", k=3)
 
