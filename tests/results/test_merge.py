@@ -127,5 +127,11 @@ def test_ceg_over_two_sources_equals_ceg_over_their_merge(runs: dict[str, Path],
         return json.loads(res.output)
 
     two, merged, full = ceg(runs["a"], runs["b"]), ceg(tmp_path / "m"), ceg(runs["full"])
-    assert two["rows"] == merged["rows"] == full["rows"]
+    # The sim's true-CEG column re-opens the tasks from run.json's experiment, which for a
+    # merge of different experiments is the first source's: it says so instead of a number.
+    def est(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k not in ("true_ceg", "true_note")} for r in rows]
+
+    assert est(two["rows"]) == est(merged["rows"]) == est(full["rows"])
+    assert any("no sim reference" in str(r["true_note"]) for r in merged["rows"])
     assert two["rows"], "a CEG row for cot against direct"
