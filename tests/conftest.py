@@ -14,7 +14,6 @@ from functools import cache
 
 import pytest
 
-
 # Test data is data: the Harbor task folders under tests/tasks/ carry their own verifier
 # tests (test_*.py meant to run inside a task's container), which pytest must not collect.
 collect_ignore_glob = ["data/*", "tasks/data/*", "tasks/harbor_tasks/*"]
