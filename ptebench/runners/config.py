@@ -22,7 +22,7 @@ from __future__ import annotations
 import inspect
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
@@ -105,6 +105,19 @@ class Concurrency(_Strict):
     """Episodes in flight at once."""
 
 
+class RaySettings(_Strict):
+    address: str | None = None
+    """Ray cluster to join (``ray://host:10001``, ``host:6379`` or ``auto``); None starts a
+    local one-machine cluster. ``ptebench run --address`` overrides."""
+    num_cpus: float = Field(default=1.0, ge=0)
+    """CPUs one episode reserves on its node: a node runs (its CPUs / num_cpus) episodes at once."""
+    resources: dict[str, float] = Field(default_factory=dict)
+    """Custom Ray resources every episode needs (e.g. {docker: 1} on nodes started with
+    ``ray start --resources '{"docker": 8}'``)."""
+    max_retries: int = Field(default=3, ge=0)
+    """Re-runs of an episode whose worker or node died; it is recorded once either way."""
+
+
 class Experiment(_Strict):
     """A scaffold × model × task matrix and how to run it."""
 
@@ -136,6 +149,10 @@ class Experiment(_Strict):
     limits: Limits = Field(default_factory=Limits)
     """Episode budgets; fields set here override the tasks' own defaults."""
     concurrency: Concurrency = Field(default_factory=Concurrency)
+    executor: Literal["local", "ray"] = "local"
+    """local: one asyncio process; ray: episodes as Ray tasks on a cluster (``ptebench[ray]``)."""
+    ray: RaySettings = Field(default_factory=RaySettings)
+    """Settings of the ray executor."""
     cache: bool = False
     """Reuse model responses for identical requests (reproducible re-runs)."""
     max_episodes: int = Field(default=MAX_EPISODES, ge=1)

@@ -180,6 +180,8 @@ class _ModelPool:
 class Executor:
     """Runs one experiment into one run folder."""
 
+    name = "local"
+
     def __init__(self, exp: Experiment, out: Path, raw_config: dict[str, Any] | None = None,
                  config_path: str | None = None, extend: bool = False) -> None:
         self.exp = exp
@@ -201,6 +203,7 @@ class Executor:
             return old.model_copy(update={
                 "status": "running", "finished_at": None, "sessions": old.sessions + 1,
                 "planned_episodes": planned, "extensions": extensions, "stop_reason": None,
+                "executor": self.name,
             })
         return RunManifest(
             run_id=uuid.uuid4().hex[:12],
@@ -215,6 +218,7 @@ class Executor:
             started_at=now(),
             planned_episodes=planned,
             models=models.entries(),
+            executor=self.name,
         )
 
     async def run(self, resume: bool = False) -> RunResult:
@@ -232,8 +236,7 @@ class Executor:
         check_plan(self.exp, tasks)
         if resume and self.store.exists():
             check_labels([e.spec for e in self.store.iter_episodes()], specs)
-        provider: SandboxProvider = registry.get("sandbox", self.exp.sandbox)(
-            **self.exp.sandbox_options)
+        provider = self._provider()
         models = _ModelPool(run_model_configs(self.exp, self.store.dir))
         previous = self.store.read_manifest() if resume else None
         manifest = self._manifest(resume, len(specs), models)
@@ -271,6 +274,9 @@ class Executor:
                                                        "stop_reason": self.stop_reason})
             self.store.write_manifest(manifest)
         return RunResult(self.store.dir, manifest, self.progress, interrupted, self.stop_reason)
+
+    def _provider(self) -> SandboxProvider:
+        return registry.get("sandbox", self.exp.sandbox)(**self.exp.sandbox_options)
 
     async def _run_all(self, todo: list[EpisodeSpec], tasks: dict[str, PlannedTask],
                        models: _ModelPool, provider: SandboxProvider, run_id: str) -> None:
@@ -450,8 +456,8 @@ async def stop_agent(lazy: LazySandbox | None, family: Any, instance: Any) -> No
 
 
 async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
-                      provider: SandboxProvider, exp: Experiment, run_id: str
-                      ) -> tuple[Episode, Transcript]:
+                      provider: SandboxProvider, exp: Experiment, run_id: str,
+                      executor: str = "local") -> tuple[Episode, Transcript]:
     """Play one episode to its record and transcript. Never raises for a failure inside the
     episode (its traceback goes into the transcript)."""
     started = now()
@@ -562,6 +568,8 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
         metrics=dict(ctx.metrics) if ctx else {},
         started_at=started,
         finished_at=now(),
+        host=socket.gethostname(),
+        executor=executor,
     )
     return episode, transcript
 
@@ -575,7 +583,12 @@ def run_experiment(exp: Experiment, out: Path, resume: bool = False, raw: dict[s
     SIGTERM is turned into a clean stop like Ctrl-C: finished episodes stay on disk, the
     manifest says ``interrupted``, and ``resume=True`` continues the run.
     """
-    executor = Executor(exp, out, raw, config_path, extend)
+    if exp.executor == "ray":
+        from ptebench.runners.ray import RayExecutor
+
+        executor: Executor = RayExecutor(exp, out, raw, config_path, extend)
+    else:
+        executor = Executor(exp, out, raw, config_path, extend)
     if on_progress is not None:
         executor.progress.listeners.append(on_progress)
 

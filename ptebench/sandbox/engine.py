@@ -288,12 +288,7 @@ def reroot_tar(raw: bytes) -> bytes:
     with tarfile.open(fileobj=io.BytesIO(raw), mode="r") as src, tarfile.open(
         fileobj=out, mode="w", format=tarfile.PAX_FORMAT
     ) as dst:
-        for m in src:
-            _, _, rest = m.name.partition("/")
-            if not rest:
-                continue
-            m.name = rest
-            dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+        _copy_without_top_dir(src, dst)
     return out.getvalue()
 
 
@@ -342,10 +337,16 @@ def reroot_tar_to(chunks: Any, dest: Any, limit: int) -> int:
     src_f = _ChunkReader(chunks, limit)
     with tarfile.open(fileobj=io.BufferedReader(src_f, 1 << 16), mode="r|") as src, \
             tarfile.open(dest, mode="w", format=tarfile.PAX_FORMAT) as dst:
-        for m in src:
-            _, _, rest = m.name.partition("/")
-            if not rest:
-                continue
-            m.name = rest
-            dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+        _copy_without_top_dir(src, dst)
     return src_f.n
+
+
+def _copy_without_top_dir(src: tarfile.TarFile, dst: tarfile.TarFile) -> None:
+    """Copy every member of ``src`` into ``dst`` with its first path component removed
+    (the archive's top folder itself is dropped)."""
+    for m in src:
+        _, _, rest = m.name.partition("/")
+        if not rest:
+            continue
+        m.name = rest
+        dst.addfile(m, src.extractfile(m) if m.isfile() else None)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
 from ptebench.records import Action
 from ptebench.tasks.base import TaskView
@@ -285,14 +285,52 @@ def _json_to_action(obj: dict[str, Any], tools: list[str]) -> Action | None:
     return Action(tool=tool, input=arg)
 
 
-def _argument_value(args: dict[str, Any], tool: str) -> Any:
-    """The one string argument of a tool from its arguments object."""
-    for k in ("input", "command", "cmd", "code", "script", "answer", "query", "text"):
-        if k in args:
+def _argument_value(args: dict[str, Any], tool: str = "") -> Any:
+    """The one string argument of a tool from its arguments object: ``input`` or a usual
+    name for it (``command``, ``cmd``, ``code``, ...), else the only argument whatever its
+    name, "" for no argument; several unknown arguments stay the whole object as JSON."""
+    if "input" in args:
+        return args["input"]
+    for k in ("command", "cmd", "code", "script", "answer", "query", "text"):
+        if k in args and not _selects_subcommand(args, k):
             return args[k]
     if len(args) == 1:
         return next(iter(args.values()))
+    if not args:
+        return ""
     return json.dumps(args)
+
+
+def _selects_subcommand(args: dict[str, Any], key: str) -> bool:
+    """``{"command": "create", "path": "...", "file_text": "..."}`` (an editor tool): the
+    key holds one bare word beside other text arguments, so it names an operation, not the
+    input. A flag beside it (``"is_input": "false"``) does not count."""
+    value = args[key]
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z_]+", value):
+        return False
+    return any(
+        isinstance(v, str) and v.lower() not in ("true", "false") and not v.isdigit()
+        for k, v in args.items()
+        if k != key
+    )
+
+
+def tool_call_input(arguments: str | None) -> str:
+    """The input of a native tool call from the raw arguments text the model wrote (the
+    OpenAI ``function.arguments`` string, or an Anthropic ``tool_use`` input as JSON).
+
+    Raises:
+        ParseError: arguments that are not JSON.
+    """
+    raw = (arguments or "").strip()
+    if not raw:
+        return ""
+    try:
+        args: Any = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ParseError(f"could not parse action: tool arguments are not JSON ({e.msg})") from e
+    value = _argument_value(cast("dict[str, Any]", args)) if isinstance(args, dict) else args
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 # --- answers --------------------------------------------------------------------------------

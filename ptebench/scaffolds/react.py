@@ -13,7 +13,6 @@ Calls ≤ max_steps × (1 + parse_retries) + 1 (the forced submit).
 
 from __future__ import annotations
 
-import json
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -30,7 +29,13 @@ from ptebench.models.meter import LimitReached
 from ptebench.records import Action
 from ptebench.registry import register
 from ptebench.scaffolds.base import EpisodeContext, ScaffoldParams
-from ptebench.scaffolds.parsing import ACT_STOP, ParseError, extract_answer, parse_action
+from ptebench.scaffolds.parsing import (
+    ACT_STOP,
+    ParseError,
+    extract_answer,
+    parse_action,
+    tool_call_input,
+)
 from ptebench.tasks.base import TaskView
 
 TOOL_HELP = {
@@ -151,23 +156,17 @@ def tool_specs(task: TaskView) -> list[ToolSpec]:
 
 
 def parse_tool_call(call: ToolCall, tools: list[str]) -> Action:
-    """A native tool call as an Action.
+    """A native tool call as an Action; its input is read by ``parsing.tool_call_input``
+    (``input``, a usual alias such as ``command``/``code``/``answer``, or the only argument).
 
     Raises:
-        ParseError: unknown tool or arguments that are not a JSON object with ``input``.
+        ParseError: unknown tool or arguments that are not JSON.
     """
     if call.name not in tools:
         raise ParseError(
             f"could not parse action: unknown tool {call.name!r}; available: {', '.join(tools)}"
         )
-    try:
-        args = json.loads(call.arguments or "{}")
-    except json.JSONDecodeError as e:
-        raise ParseError(f"could not parse action: tool arguments are not JSON ({e.msg})") from e
-    if not isinstance(args, dict) or "input" not in args:
-        raise ParseError('could not parse action: tool arguments need {"input": "..."}')
-    value = args["input"]
-    return Action(tool=call.name, input=value if isinstance(value, str) else json.dumps(value))
+    return Action(tool=call.name, input=tool_call_input(call.arguments))
 
 
 @register("scaffold", "react")

@@ -65,3 +65,32 @@ class CrashingScaffold:
 
     async def run(self, ctx: EpisodeContext) -> str | None:
         raise RuntimeError("the scaffold crashed on purpose")
+
+
+class HangOnceTask(EchoTask):
+    """Echo without a sandbox, whose instance ``w0`` hangs in setup the first time it is played
+    (after writing the playing process's pid to ``<dir>/w0.pid``) and goes through when played
+    again: the first player is meant to be killed."""
+
+    name = "hang-once"
+
+    def instances(self, options: TaskOptions) -> list[TaskInstance]:
+        import pathlib
+
+        self.dir = pathlib.Path(str(options.options["dir"]))
+        return [i.model_copy(update={"family": "hang-once", "tools": ["submit"]})
+                for i in super().instances(options)]
+
+    def sandbox_spec(self, instance: TaskInstance) -> SandboxSpec | None:
+        return None
+
+    async def setup(self, sandbox: Sandbox | None, instance: TaskInstance) -> None:
+        import asyncio
+        import os
+
+        marker = self.dir / f"{instance.id}.pid"
+        if instance.id == "w0" and not marker.exists():
+            tmp = marker.with_suffix(".tmp")
+            tmp.write_text(str(os.getpid()))
+            tmp.replace(marker)
+            await asyncio.Event().wait()  # until this process is killed

@@ -40,7 +40,7 @@ def write(name: str, cases: list[dict]) -> None:
     seen: set[str] = set()
     out = []
     for c in cases:
-        key = c["parser"] + "\0" + c["text"] + "\0" + json.dumps(c.get("tools"))
+        key = c["parser"] + "\0" + c["text"] + "\0" + json.dumps(c.get("tools")) + json.dumps(c.get("tool_calls"))
         if key in seen:
             continue
         seen.add(key)
@@ -286,9 +286,180 @@ def mt_bench() -> list[dict]:
     return cases
 
 
+# --- Native tool calls (OpenAI format: tool_calls[].function.{name, arguments}) --------------
+# A case is one assistant turn as the provider returned it: its text content and its tool
+# calls, each with the raw ``arguments`` string the model wrote. ``tools`` are the tools the
+# harness offered (the names its trajectory file uses). Expected, per call, in order: the tool
+# and the one string argument a reader takes from the arguments object — the value of its only
+# key whatever that key is called (``command``, ``expression``, ``thought``, ``reservation_id``,
+# ...), "" for a call without arguments; a call with several arguments keeps the whole object
+# (expected ``input_json``: the object, compared as JSON).
+TAU = "sierra-research/tau-bench"
+
+
+def _call_case(cid: str, text: str, calls: list[dict], tools: list[str], model: str, src: dict) -> dict:
+    expected = []
+    for c in calls:
+        args = json.loads(c["arguments"] or "{}")
+        if len(args) == 0:
+            expected.append({"tool": c["name"], "input": ""})
+        elif len(args) == 1:
+            value = next(iter(args.values()))
+            key = "input" if isinstance(value, str) else "input_json"
+            expected.append({"tool": c["name"], key: value})
+        else:
+            expected.append({"tool": c["name"], "input_json": args})
+    return {
+        "id": cid, "parser": "tool_call", "tools": tools, "text": text or "",
+        "tool_calls": calls, "expected": expected, "ambiguous": False, "model": model, "source": src,
+    }
+
+
+def tau_bench() -> list[dict]:
+    rng = random.Random(12)
+    path = "historical_trajectories/gpt-4o-airline.json"
+    commit, text = git_show(TAU, path)
+    data = json.loads(text)
+    pool = []
+    for t, run in enumerate(data):
+        for k, m in enumerate(run["traj"]):
+            if m.get("role") == "assistant" and m.get("tool_calls"):
+                pool.append((t, run, k, m))
+    tools = sorted({c["function"]["name"] for _, _, _, m in pool for c in m["tool_calls"]})
+    by_tool: dict[str, list] = {}
+    for p in pool:
+        by_tool.setdefault(p[3]["tool_calls"][0]["function"]["name"], []).append(p)
+    quota = {"calculate": 20, "think": 20, "transfer_to_human_agents": 10, "get_user_details": 6,
+             "get_reservation_details": 6, "cancel_reservation": 4, "search_direct_flight": 4,
+             "update_reservation_flights": 3, "book_reservation": 2, "update_reservation_baggages": 2,
+             "send_certificate": 2, "list_all_airports": 2}
+    cases = []
+    for name, n in quota.items():
+        for t, run, k, m in rng.sample(by_tool[name], min(n, len(by_tool[name]))):
+            calls = [{"id": c.get("id", ""), "name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+                     for c in m["tool_calls"]]
+            cases.append(_call_case(
+                f"tau-bench-airline-{run['task_id']}-t{run.get('trial', 0)}-{k}", m.get("content") or "", calls,
+                tools, "gpt-4o (tau-bench airline, function calling)",
+                {"repo": TAU, "commit": commit, "path": path, "trajectory": t, "message": k},
+            ))
+    return cases
+
+
+def swe_agent_tool_calls() -> list[dict]:
+    import ast
+
+    git = MIRROR / "SWE-agent+SWE-agent" / "repo"
+    paths = subprocess.run(
+        ["git", "-C", str(git), "ls-tree", "-r", "--name-only", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    cases = []
+    for path in paths:
+        if not path.endswith(".traj"):
+            continue
+        commit, text = git_show(SWE, path)
+        hist = json.loads(text).get("history", [])
+        msgs = [(k, m) for k, m in enumerate(hist) if m.get("role") == "assistant" and m.get("tool_calls")]
+        if not msgs:
+            continue
+        raw = [(k, m, m["tool_calls"] if isinstance(m["tool_calls"], list) else ast.literal_eval(m["tool_calls"]))
+               for k, m in msgs]
+        tools = sorted({c["function"]["name"] for _, _, tc in raw for c in tc})
+        for k, m, tc in raw:
+            calls = [{"id": c.get("id", ""), "name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+                     for c in tc]
+            content = m["content"] if isinstance(m["content"], str) else ""
+            cases.append(_call_case(
+                f"swe-agent-fc-{hashlib.sha1(path.encode()).hexdigest()[:6]}-{k}", content, calls, tools,
+                "gpt-4 (SWE-agent function-calling run)" if path.startswith("tests/")
+                else "SWE-agent function-calling demonstration trajectory",
+                {"repo": SWE, "commit": commit, "path": path, "history": k},
+            ))
+    return cases
+
+
+# OpenHands' replayable test trajectories keep the provider's whole response for each agent
+# step (claude-3-5-sonnet through LiteLLM, so Anthropic ``tool_use`` blocks arrive as OpenAI
+# tool calls with ``toolu_`` ids; one gpt-4o). Expected as above, by eye: ``execute_bash``'s
+# ``command`` (its other argument, ``is_input``, is a flag); ``finish`` without arguments is
+# ""; ``str_replace_editor``'s ``command`` is the edit it selects (create/view) beside a path
+# and a text, so the call is the whole object — marked ambiguous: ptebench's tools take one
+# string, and such a call has no one-string reading.
+OPENHANDS = "All-Hands-AI/OpenHands"
+
+
+def openhands() -> list[dict]:
+    git = MIRROR / "All-Hands-AI+OpenHands" / "repo"
+    paths = subprocess.run(
+        ["git", "-C", str(git), "ls-tree", "-r", "--name-only", "HEAD", "tests/runtime/trajs"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()
+    cases = []
+    for path in paths:
+        commit, text = git_show(OPENHANDS, path)
+        seen: set[str] = set()
+        for e in json.loads(text):
+            md = e.get("tool_call_metadata")
+            if not md or md["model_response"]["id"] in seen:
+                continue
+            resp = md["model_response"]
+            seen.add(resp["id"])
+            m = resp["choices"][0]["message"]
+            calls = [{"id": c.get("id", ""), "name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+                     for c in m.get("tool_calls") or []]
+            case = _call_case(
+                f"openhands-{Path(path).stem}-{e['id']}", m.get("content") or "", calls,
+                ["execute_bash", "finish", "str_replace_editor", "think"], resp["model"],
+                {"repo": OPENHANDS, "commit": commit, "path": path, "event": e["id"]},
+            )
+            for c, exp in zip(calls, case["expected"], strict=True):
+                if c["name"] == "execute_bash":
+                    exp.pop("input_json", None)
+                    exp["input"] = json.loads(c["arguments"])["command"]
+                elif c["name"] == "str_replace_editor":
+                    case["ambiguous"] = True
+            cases.append(case)
+    return cases
+
+
+# BFCL (gorilla) keeps each submitted system's results; the function-calling ones store every
+# call as {name: arguments}, ``arguments`` the raw JSON string of the tool call. The parallel
+# categories ask for several calls in one turn (one function called for several inputs, or
+# several functions). Expected as above, per call in order (their functions take several
+# arguments: the whole object; one argument: its value). From one submission whose results
+# are in function-calling form (the other stored submissions write Python call syntax).
+GORILLA = "ShishirPatil/gorilla"
+GORILLA_COMMIT = "55e023f4d26b39cbaf00100fd04e792613ccff3c"  # PR "add Glyphh Ada 1.1 (HDC+FC)"
+
+
+def bfcl_parallel() -> list[dict]:
+    git = MIRROR / "ShishirPatil+gorilla" / "repo"
+    rng = random.Random(7)
+    cases = []
+    for path in [
+        "berkeley-function-call-leaderboard/result/glyphh-ada-1.1/non_live/BFCL_v4_parallel_result.json",
+        "berkeley-function-call-leaderboard/result/glyphh-ada-1.1/non_live/BFCL_v4_parallel_multiple_result.json",
+    ]:
+        text = subprocess.run(
+            ["git", "-C", str(git), "show", f"{GORILLA_COMMIT}:{path}"], capture_output=True, text=True, check=True
+        ).stdout
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        rows = [r for r in rows if isinstance(r["result"], list) and len(r["result"]) > 1]
+        for r in rng.sample(rows, min(15, len(rows))):
+            calls = [{"id": f"{r['id']}-{j}", "name": name, "arguments": args}
+                     for j, d in enumerate(r["result"]) for name, args in d.items()]
+            cases.append(_call_case(
+                f"bfcl-glyphh-ada-{r['id']}", "", calls, sorted({c["name"] for c in calls}),
+                "Glyphh Ada 1.1 (BFCL v4 submission, function calling)",
+                {"repo": GORILLA, "commit": GORILLA_COMMIT, "path": path, "id": r["id"]},
+            ))
+    return cases
+
+
 if __name__ == "__main__":
     write("react_hotpot", react_hotpot())
     write("swe_agent", swe_agent())
     write("game24_answers", game24())
     write("humaneval_code", humaneval_answers())
     write("mt_bench_scores", mt_bench())
+    write("tool_calls", tau_bench() + swe_agent_tool_calls() + openhands() + bfcl_parallel())
