@@ -9,12 +9,13 @@ kill the agent's processes). Scoring reads secrets back from where setup stored 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import math
 import re
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -298,17 +299,24 @@ def _off_loop(fn: Callable[..., Any], *args: Any) -> Future[Any]:
     fut: Future[Any] = Future()
 
     def target() -> None:
+        result: Any = None
+        error: BaseException | None = None
         try:
-            got = fn(*args)
-            if inspect.isawaitable(got):
-                aw: Any = got
+            result = fn(*args)
+            if inspect.isawaitable(result):
+                aw: Any = result
 
                 async def wait() -> Any:
                     return await aw
-                got = asyncio.run(wait())
-            fut.set_result(got)
+                result = asyncio.run(wait())
         except BaseException as e:
-            fut.set_exception(e)
+            error = e
+        # a scorer past its timeout finds its future cancelled: its late outcome is dropped
+        with contextlib.suppress(InvalidStateError):
+            if error is not None:
+                fut.set_exception(error)
+            else:
+                fut.set_result(result)
 
     threading.Thread(target=target, daemon=True, name="ptebench-scorer").start()
     return fut
