@@ -23,9 +23,11 @@ def _ptebench(*args: str, columns: int = 80) -> subprocess.CompletedProcess[str]
 
 @pytest.mark.parametrize(("args", "says"), [
     (["frobnicate"], "No such command 'frobnicate'"),
-    (["ceg", "a", "b"], "unexpected extra argument"),
+    # ceg takes several run folders (merged in memory); ones that are not runs are named
+    (["ceg", "a", "b"], "must all be run folders; not one: a, b"),
     (["ceg", "--bogus", "x"], "No such option: --bogus"),
-    (["ceg", "x", "--threshold", "true"], "unexpected extra argument"),
+    (["ceg", "x", "--threshold", "true"], "must all be run folders; not one: x, true"),
+    (["compare", "a", "b", "c"], "unexpected extra argument"),
     (["compare", "a", "b", "--alpha", "2"], "Invalid value for '--alpha'"),
     (["compare", "a", "b", "--format", "xml"], "Invalid value for '--format'"),
     (["ceg", "x", "--boot", "-1"], "Invalid value for '--boot'"),
