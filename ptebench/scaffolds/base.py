@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, JsonValue
 from ptebench.models.meter import LimitReached, MeteredModel, Trace
 from ptebench.records import Action, Limits, Step
 from ptebench.sandbox.base import Sandbox
-from ptebench.scaffolds import parsing
 from ptebench.tasks.base import TaskView
 
 
@@ -54,13 +53,6 @@ class Oracle:
     async def score(self, candidate: str | None) -> float | None:
         self.calls += 1
         return await self._score(candidate)
-
-
-# The parsers live in ptebench.scaffolds.parsing; these names are aliases of it, kept so
-# code written against the old import path keeps working. New code imports parsing.
-ParseError = parsing.ParseError
-parse_action = parsing.parse_action
-extract_answer = parsing.extract_answer
 
 
 # --- the environment ------------------------------------------------------------------------

@@ -13,7 +13,6 @@ accepts the looser forms real models write (docs/scaffolds.md, "Parsing").
 from __future__ import annotations
 
 from ptebench.models.base import Message
-from ptebench.scaffolds import parsing
 from ptebench.tasks.base import TaskView
 
 SYSTEM = "You are a capable assistant solving a task. Follow the requested output format exactly."
@@ -56,17 +55,3 @@ def fill(template: str, **values: str) -> str:
     for k, v in values.items():
         out = out.replace("{" + k + "}", v)
     return out
-
-
-# --- parsers: aliases of ptebench.scaffolds.parsing (kept for code written against them) ---
-
-find_answer = parsing.find_answer
-as_program = parsing.as_program
-extract_submission = parsing.extract_submission
-parse_verdict = parsing.parse_verdict
-parse_tot_value = parsing.parse_tot_value
-parse_score = parsing.parse_score
-parse_lines = parsing.parse_lines
-parse_tests = parsing.parse_tests
-parse_index = parsing.parse_index
-normalise = parsing.normalise

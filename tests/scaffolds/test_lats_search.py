@@ -115,7 +115,11 @@ async def test_agentic_search_runs_k_iterations_and_expands_siblings() -> None:
     ctx, model = await explore(params)
     assert ctx.metrics["iterations"] == k and ctx.metrics["expansions"] == k
     assert "exhausted" not in ctx.metrics
-    # the documented count when no answer is ever given: 1 + n + d(1 + r) calls an iteration
+    # calls an iteration when no answer is ever given, as the reference implementation
+    # (lapisrocks/LanguageAgentTreeSearch, hotpot/lats.py) makes them: expand_node samples the
+    # n children in one call; evaluate_node values each child with its own call (get_values);
+    # each rollout step samples r states in one call and values each in its own call.
+    # Its rollout runs to max_depth; ours runs d steps (rollout_depth). So 1 + n + d(1 + r).
     assert len(ctx.trace.calls) == k * (1 + n + d * (1 + r))
     expansions = [q for q in model.requests if q.role == "act" and q.n == n]
     assert len(expansions) == k
