@@ -127,6 +127,10 @@ class CEGOptions(BaseModel):
     0.5 under compute-optimal scaling (N ∝ √C), 1 if all extra compute went into parameters,
     0 if none did."""
 
+    truth_reps: int = Field(40, ge=0, le=100_000)
+    """Sim rows only: episodes per task with which the true CEG of a scaffold without a
+    closed form is simulated (ptebench.results.truth_sim; cached). 0: closed forms only."""
+
     @model_validator(mode="after")
     def _ordered(self) -> CEGOptions:
         if self.lower_bound_oom < self.extrapolate_oom:
@@ -138,7 +142,7 @@ class CEGOptions(BaseModel):
 OPTION_FLAGS = {"n_boot": "--boot", "min_sizes": "--min-sizes", "ci": "--ci",
                 "chance": "--chance", "seed": "--seed", "resample": "--resample",
                 "inference_scaling": "--inference-scaling", "baseline": "--baseline",
-                "method": "--method"}
+                "method": "--method", "truth_reps": "--truth-reps"}
 
 
 def make_options(**kwargs: Any) -> CEGOptions:
@@ -893,7 +897,8 @@ def _summaries(rows: pd.DataFrame, reps: dict[tuple[str, str, str], np.ndarray],
 
 
 COLUMNS = ["family", "scaffold", "model", "row", "display", "ceg", "ceg_lo", "ceg_hi",
-           "ceg_median", "bound", "ceg_model", "true_ceg", "true_note", "flags", "method",
+           "ceg_median", "bound", "ceg_model", "true_ceg", "true_lo", "true_hi", "true_method",
+           "true_note", "flags", "method",
            "baseline", "train_flop", "log10_c_equiv", "p_enhanced", "p_baseline", "n_episodes",
            "one_time_cost", "inference_multiple", "break_even_tasks", "break_even_note",
            "support", "bound_vs", "fail_frac", "simulated", "label", "note"]
@@ -905,13 +910,13 @@ def _finish(rows: pd.DataFrame, opts: CEGOptions) -> pd.DataFrame:
         return pd.DataFrame(columns=COLUMNS)
     for c in ("ceg_lo", "ceg_hi", "ceg_median", "support", "fail_frac", "inference_multiple",
               "break_even_tasks", "one_time_cost", "p_enhanced", "p_baseline", "train_flop",
-              "log10_c_equiv", "ceg_model", "true_ceg"):
+              "log10_c_equiv", "ceg_model", "true_ceg", "true_lo", "true_hi"):
         if c not in rows.columns:
             rows[c] = np.nan
     for c in ("bound_vs",):
         if c not in rows.columns:
             rows[c] = None
-    for c in ("note", "bound", "true_note", "break_even_note"):
+    for c in ("note", "bound", "true_note", "true_method", "break_even_note"):
         rows[c] = rows[c].fillna("").astype(str) if c in rows.columns else ""
     rows["display"] = [format_ceg(r) for _, r in rows.iterrows()]
     rows["label"] = np.where(rows["simulated"].astype(bool), SIM_BANNER, "")
@@ -972,3 +977,28 @@ def format_model(r: pd.Series) -> str:
     if not (math.isnan(lo) and math.isnan(hi)):
         text += f" [{_num(lo)}, {_num(hi)}]"
     return text
+
+
+def format_truth(r: pd.Series) -> str:
+    """The true CEG of a sim row with only the digits its Monte-Carlo error supports:
+    '12±3' (the larger side of its 95% MC interval, one significant digit, two when that
+    digit is 1), '0.98' for a closed form (exact: 3 significant digits), '> 40' when the
+    interval's upper end is unbounded, '-' when there is none."""
+    v, lo, hi = _float(r.get("true_ceg")), _float(r.get("true_lo")), _float(r.get("true_hi"))
+    if math.isnan(v):
+        return f"> {_num(lo)}" if math.isinf(hi) and not math.isnan(lo) and lo > 0 else "-"
+    if math.isnan(lo) or math.isnan(hi) or (lo == v == hi):
+        return _num(v)
+    if math.isinf(hi):
+        return f"> {_num(lo)}"
+    err = max(hi - v, v - lo)
+    if err <= 0:
+        return _num(v)
+    exp10 = math.floor(math.log10(err))
+    lead = err / 10**exp10
+    digits = exp10 - (1 if lead < 2 else 0)  # decimal place of the last digit kept
+    unit = 10.0**digits
+    if v >= 1e4 or v < 1e-3:
+        return f"{_num(v)}±{_num(math.ceil(err / unit) * unit)}"
+    dec = max(0, -digits)
+    return f"{round(v / unit) * unit:.{dec}f}±{math.ceil(err / unit) * unit:.{dec}f}"
