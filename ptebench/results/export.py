@@ -165,7 +165,7 @@ def render(result: CEGResult, width: int | None = None) -> str:
             cells.append(_model_cell(r))
         if sim:
             cells.append(_true_cell(r))
-        cells += [" ".join(FLAG_CODES.get(f, f) for f in flags) or "-",
+        cells += [" ".join(FLAG_CODES.get(str(f), str(f)) for f in flags) or "-",
                   f"{_fmt(r.get('p_enhanced'), 2)}/{_fmt(r.get('p_baseline'), 2)}"
                   if str(r.get("row")) == "model" else "",
                   _fmt(r.get("inference_multiple"), 2), _be_cell(r, be_reasons)]
@@ -279,11 +279,7 @@ def _be_cell(r: pd.Series, reasons: dict[str, str]) -> str:
     """Break-even as a compact number, 'never', or a short reason code (explained below)."""
     if str(r.get("row")) != "model":
         return ""
-    v = r.get("break_even_tasks")
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        f = math.nan
+    f = _float_or_nan(r.get("break_even_tasks"))
     if math.isinf(f):
         return "never"
     if not math.isnan(f):

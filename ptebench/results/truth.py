@@ -116,7 +116,7 @@ def attach_truth(rows: pd.DataFrame, loaded: LoadedTable, opts: Any) -> pd.DataF
     out["true_method"] = ""
     out["true_note"] = ""
     sim_rows = out["simulated"].astype(bool)
-    if not sim_rows.any():
+    if not bool(sim_rows.any()):
         return out
     try:
         ctx = _context(loaded)
@@ -181,7 +181,7 @@ def _context(loaded: LoadedTable) -> str | _Ctx:
         planned[pt.name] = pt
         for inst in pt.instances.values():
             ref = inst.reference
-            if ref is None or ref.answer is None:
+            if ref.answer is None:
                 continue
             refs[f"{inst.family}/{inst.id}"] = {
                 "difficulty": float(ref.difficulty), "action_difficulty": float(ref.action_difficulty),

@@ -36,7 +36,7 @@ import json
 import math
 import operator
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,9 +63,9 @@ _UN: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.USub: operator.neg,
 
 def _arith(node: ast.expr) -> int | float:
     """Value of a numeric-literal arithmetic expression; ValueError for anything else."""
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        v: int | float = node.value
-        return v
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float) \
+            and not isinstance(node.value, bool):
+        return node.value
     if isinstance(node, ast.BinOp) and type(node.op) in _BIN:
         a, b = _arith(node.left), _arith(node.right)
         if isinstance(a, int) and isinstance(b, int) and max(abs(a), abs(b)) > 10**60:
@@ -173,7 +173,7 @@ class TruthProvider:
         self.local = local
 
     @contextlib.asynccontextmanager
-    async def acquire(self, spec: SandboxSpec, labels: dict[str, str]) -> AsyncIterator[Sandbox]:
+    async def acquire(self, spec: SandboxSpec, labels: dict[str, str]) -> AsyncGenerator[Sandbox]:
         sb: Sandbox
         if self.local:
             from ptebench.sandbox.local import LocalSandbox
@@ -361,7 +361,7 @@ async def _play(exp: Any, planned: Any, cfg: Any, entry: Any, params: dict[str, 
         async with sem:
             ep, _ = await run_episode(spec, planned, models, provider, exp, "truth")
         o = res[task_id]
-        if ep.status == "error" or ep.score is None:
+        if ep.status == "error" or ep.score is None or ep.score.value is None:
             o.errors += 1
         else:
             o.wins += float(ep.score.value)
