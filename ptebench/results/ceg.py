@@ -127,7 +127,7 @@ class CEGOptions(BaseModel):
     0.5 under compute-optimal scaling (N ∝ √C), 1 if all extra compute went into parameters,
     0 if none did."""
 
-    truth_reps: int = Field(default=40, ge=0, le=100_000)
+    truth_reps: int = Field(default=20, ge=0, le=100_000)
     """Sim rows only: episodes per task with which the true CEG of a scaffold without a
     closed form is simulated (ptebench.results.truth_sim; cached). 0: closed forms only."""
 

@@ -41,7 +41,7 @@ def ceg_command(
                                                "NAME.KEY (default: each log's first).")] = None,
     truth_reps: Annotated[int, typer.Option(help="Sim runs: episodes per task simulating the "
                                             "true CEG of scaffolds without a closed form "
-                                            "(0: closed forms only).")] = 40,
+                                            "(0: closed forms only).")] = 20,
 ) -> None:
     """Compute-equivalent gain per enhanced scaffold and model, with intervals and flags.
 
@@ -98,7 +98,7 @@ def report_command(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     threshold: Annotated[bool, typer.Option("--threshold", help="Add the safety-buffer view.")] = False,
     truth_reps: Annotated[int, typer.Option(help="Sim runs: episodes per task simulating the "
-                                            "true CEG (0: closed forms only).")] = 40,
+                                            "true CEG (0: closed forms only).")] = 20,
 ) -> None:
     """Write one self-contained HTML report: CEG table, scaling plot, Pareto, heatmap, manifest."""
     from ptebench.results import ceg, report
