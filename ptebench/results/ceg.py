@@ -87,45 +87,49 @@ class CEGOptions(BaseModel):
     """Scaffold whose scaling curve defines compute-equivalence (any scaffold present)."""
     method: Method = "fit-logit"
     """fit-logit, fit-loglinear, bound or isotonic."""
-    n_boot: int = Field(2000, ge=0, le=1_000_000)
+    n_boot: int = Field(default=2000, ge=0, le=1_000_000)
     """Bootstrap replicates (0 = point estimates only)."""
-    seed: int = Field(0, ge=0)
+    seed: int = Field(default=0, ge=0)
     """Seed of the bootstrap (same seed, same interval)."""
-    resample: tuple[Literal["family", "task", "epoch"], ...] = Field(("task",), min_length=1)
+    resample: tuple[Literal["family", "task", "epoch"], ...] = Field(default=("task",), min_length=1)
     """Bootstrap stages resampled: task (default; stratified by task family), family, epoch."""
-    chance: float = Field(0.0, ge=0.0, lt=1.0)
+    chance: float = Field(default=0.0, ge=0.0, lt=1.0)
     """Chance level f of the task set (fit-logit floor), in [0, 1)."""
-    ci: float = Field(0.95, gt=0.0, lt=1.0)
+    ci: float = Field(default=0.95, gt=0.0, lt=1.0)
     """Central interval mass (0.95 → 2.5–97.5 percentiles)."""
-    min_sizes: int = Field(3, ge=2)
+    min_sizes: int = Field(default=3, ge=2)
     """Baseline sizes a fitted curve needs; with fewer, use the bound method."""
-    extrapolate_oom: float = Field(0.3, ge=0.0)
+    extrapolate_oom: float = Field(default=0.3, ge=0.0)
     """C' this many orders of magnitude past the largest baseline → extrapolated."""
-    lower_bound_oom: float = Field(1.0, ge=0.0)
+    lower_bound_oom: float = Field(default=1.0, ge=0.0)
     """C' this far past the largest baseline → lower_bound_only."""
-    max_fail_frac: float = Field(0.05, ge=0.0, le=1.0)
+    max_fail_frac: float = Field(default=0.05, ge=0.0, le=1.0)
     """Share of failed bootstrap inversions above which → lower_bound_only."""
-    floor_margin: float = Field(0.05, ge=0.0, lt=0.5)
+    floor_margin: float = Field(default=0.05, ge=0.0, lt=0.5)
     """P_S within this of chance or of 1 → floor_or_ceiling."""
-    disagree_factor: float = Field(2.0, ge=1.0)
+    disagree_factor: float = Field(default=2.0, ge=1.0)
     """fit-logit and fit-loglinear CEGs further apart than this factor → disagree."""
-    tau_alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    tau_alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
     """Significance of the baseline-shape tests (Kendall τ, adjacent drops, χ² lack of fit)."""
-    bound_level: float = Field(0.95, ge=0.5, lt=1.0)
+    bound_level: float = Field(default=0.95, ge=0.5, lt=1.0)
     """A printed bound needs the enhanced score to beat (or trail) that baseline size in at
     least this share of the bootstrap replicates."""
     between_sizes: bool = True
     """Carry the baseline sizes' scatter around the fitted law into the interval."""
-    size_sd_prior: float = Field(0.2, ge=0.0, le=2.0)
+    size_sd_prior: float = Field(default=0.2, ge=0.0, le=2.0)
     """Prior guess of the sizes' scatter around the law (SD of log10 C): real families do
     not sit on a curve, and 3–5 sizes estimate the scatter poorly, so the estimate is
     pooled with this guess (scaled-inverse-χ² prior)."""
-    size_sd_prior_dof: float = Field(3.0, ge=0.0)
+    size_sd_prior_dof: float = Field(default=3.0, ge=0.0)
     """Weight of that prior, in degrees of freedom (0: the data alone)."""
-    inference_scaling: float = Field(0.5, ge=0.0, le=2.0)
+    inference_scaling: float = Field(default=0.5, ge=0.0, le=2.0)
     """Per-task inference cost of a model trained with C' is (C'/C)^this × the baseline's:
     0.5 under compute-optimal scaling (N ∝ √C), 1 if all extra compute went into parameters,
     0 if none did."""
+
+    truth_reps: int = Field(default=20, ge=0, le=100_000)
+    """Sim rows only: episodes per task with which the true CEG of a scaffold without a
+    closed form is simulated (ptebench.results.truth_sim; cached). 0: closed forms only."""
 
     @model_validator(mode="after")
     def _ordered(self) -> CEGOptions:
@@ -138,7 +142,7 @@ class CEGOptions(BaseModel):
 OPTION_FLAGS = {"n_boot": "--boot", "min_sizes": "--min-sizes", "ci": "--ci",
                 "chance": "--chance", "seed": "--seed", "resample": "--resample",
                 "inference_scaling": "--inference-scaling", "baseline": "--baseline",
-                "method": "--method"}
+                "method": "--method", "truth_reps": "--truth-reps"}
 
 
 def make_options(**kwargs: Any) -> CEGOptions:
@@ -446,14 +450,19 @@ def estimate(loaded: LoadedTable | pd.DataFrame, options: CEGOptions | None = No
     return result
 
 
+def _as_int(v: Any) -> int:
+    """A pandas scalar (typed loosely by the stubs) as int."""
+    return int(v)
+
+
 def _stage_notes(table: pd.DataFrame, opts: CEGOptions, result: CEGResult) -> None:
     """Warn when a resampled stage has one unit: it adds no variation to the interval."""
     if opts.n_boot == 0:
         return
     for family, t in table.groupby("family", sort=True):
-        units = {"family": int(t["task_family"].nunique()),
-                 "task": int(t.groupby("task_family")["task_id"].nunique().max()),
-                 "epoch": int(t.groupby(["model", "scaffold", "task_id"]).size().max())}
+        units = {"family": _as_int(t["task_family"].nunique()),
+                 "task": _as_int(t.groupby("task_family")["task_id"].nunique().max()),
+                 "epoch": _as_int(t.groupby(["model", "scaffold", "task_id"]).size().max())}
         for stage in opts.resample:
             if units[stage] <= 1:
                 alone = len(opts.resample) == 1
@@ -893,7 +902,8 @@ def _summaries(rows: pd.DataFrame, reps: dict[tuple[str, str, str], np.ndarray],
 
 
 COLUMNS = ["family", "scaffold", "model", "row", "display", "ceg", "ceg_lo", "ceg_hi",
-           "ceg_median", "bound", "ceg_model", "true_ceg", "true_note", "flags", "method",
+           "ceg_median", "bound", "ceg_model", "true_ceg", "true_lo", "true_hi", "true_method",
+           "true_note", "flags", "method",
            "baseline", "train_flop", "log10_c_equiv", "p_enhanced", "p_baseline", "n_episodes",
            "one_time_cost", "inference_multiple", "break_even_tasks", "break_even_note",
            "support", "bound_vs", "fail_frac", "simulated", "label", "note"]
@@ -905,13 +915,13 @@ def _finish(rows: pd.DataFrame, opts: CEGOptions) -> pd.DataFrame:
         return pd.DataFrame(columns=COLUMNS)
     for c in ("ceg_lo", "ceg_hi", "ceg_median", "support", "fail_frac", "inference_multiple",
               "break_even_tasks", "one_time_cost", "p_enhanced", "p_baseline", "train_flop",
-              "log10_c_equiv", "ceg_model", "true_ceg"):
+              "log10_c_equiv", "ceg_model", "true_ceg", "true_lo", "true_hi"):
         if c not in rows.columns:
             rows[c] = np.nan
     for c in ("bound_vs",):
         if c not in rows.columns:
             rows[c] = None
-    for c in ("note", "bound", "true_note", "break_even_note"):
+    for c in ("note", "bound", "true_note", "true_method", "break_even_note"):
         rows[c] = rows[c].fillna("").astype(str) if c in rows.columns else ""
     rows["display"] = [format_ceg(r) for _, r in rows.iterrows()]
     rows["label"] = np.where(rows["simulated"].astype(bool), SIM_BANNER, "")
@@ -972,3 +982,28 @@ def format_model(r: pd.Series) -> str:
     if not (math.isnan(lo) and math.isnan(hi)):
         text += f" [{_num(lo)}, {_num(hi)}]"
     return text
+
+
+def format_truth(r: pd.Series) -> str:
+    """The true CEG of a sim row with only the digits its Monte-Carlo error supports:
+    '12±3' (the larger side of its 95% MC interval, one significant digit, two when that
+    digit is 1), '0.98' for a closed form (exact: 3 significant digits), '> 40' when the
+    interval's upper end is unbounded, '-' when there is none."""
+    v, lo, hi = _float(r.get("true_ceg")), _float(r.get("true_lo")), _float(r.get("true_hi"))
+    if math.isnan(v):
+        return f"> {_num(lo)}" if math.isinf(hi) and not math.isnan(lo) and lo > 0 else "-"
+    if math.isnan(lo) or math.isnan(hi) or (lo == v == hi):
+        return _num(v)
+    if math.isinf(hi):
+        return f"> {_num(lo)}"
+    err = max(hi - v, v - lo)
+    if err <= 0:
+        return _num(v)
+    exp10 = math.floor(math.log10(err))
+    lead = err / 10**exp10
+    digits = exp10 - (1 if lead < 2 else 0)  # decimal place of the last digit kept
+    unit = 10.0**digits
+    if v >= 1e4 or v < 1e-3:
+        return f"{_num(v)}±{_num(math.ceil(err / unit) * unit)}"
+    dec = max(0, -digits)
+    return f"{round(v / unit) * unit:.{dec}f}±{math.ceil(err / unit) * unit:.{dec}f}"

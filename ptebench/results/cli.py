@@ -39,6 +39,9 @@ def ceg_command(
                                                "each log's model before the catalog.")] = None,
     scorer: Annotated[str | None, typer.Option(help="Inspect logs: the score to use, NAME or "
                                                "NAME.KEY (default: each log's first).")] = None,
+    truth_reps: Annotated[int, typer.Option(help="Sim runs: episodes per task simulating the "
+                                            "true CEG of scaffolds without a closed form "
+                                            "(0: closed forms only).")] = 20,
 ) -> None:
     """Compute-equivalent gain per enhanced scaffold and model, with intervals and flags.
 
@@ -57,7 +60,8 @@ def ceg_command(
         if not 0.0 <= v <= 1.0:
             raise UserError(f"{name} must lie in [0, 1], got {v}")
     opts = ceg.make_options(baseline=baseline, method=ceg.resolve_method(method), n_boot=boot,
-                            seed=seed, resample=levels, chance=chance, min_sizes=min_sizes)
+                            seed=seed, resample=levels, chance=chance, min_sizes=min_sizes,
+                            truth_reps=truth_reps)
     loaded = (table.load_input(source[0], cards=cards, scorer=scorer) if len(source) == 1
               else load_sources(source))
     result = ceg.estimate(loaded, opts)
@@ -93,6 +97,8 @@ def report_command(
     boot: Annotated[int, typer.Option("--boot", min=0, help="Bootstrap replicates.")] = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     threshold: Annotated[bool, typer.Option("--threshold", help="Add the safety-buffer view.")] = False,
+    truth_reps: Annotated[int, typer.Option(help="Sim runs: episodes per task simulating the "
+                                            "true CEG (0: closed forms only).")] = 20,
 ) -> None:
     """Write one self-contained HTML report: CEG table, scaling plot, Pareto, heatmap, manifest."""
     from ptebench.results import ceg, report
@@ -101,7 +107,8 @@ def report_command(
     loaded = load_sources(source)
     # every run shape gets a report: with nothing to estimate, the report says why
     result = report.estimate_for_report(loaded, ceg.make_options(
-        baseline=baseline, n_boot=boot, seed=seed, method=ceg.resolve_method(method)))
+        baseline=baseline, n_boot=boot, seed=seed, method=ceg.resolve_method(method),
+        truth_reps=truth_reps))
     if threshold:
         from ptebench.results.safety import threshold_view
 

@@ -165,7 +165,7 @@ def render(result: CEGResult, width: int | None = None) -> str:
             cells.append(_model_cell(r))
         if sim:
             cells.append(_true_cell(r))
-        cells += [" ".join(FLAG_CODES.get(f, f) for f in flags) or "-",
+        cells += [" ".join(FLAG_CODES.get(str(f), str(f)) for f in flags) or "-",
                   f"{_fmt(r.get('p_enhanced'), 2)}/{_fmt(r.get('p_baseline'), 2)}"
                   if str(r.get("row")) == "model" else "",
                   _fmt(r.get("inference_multiple"), 2), _be_cell(r, be_reasons)]
@@ -194,8 +194,16 @@ def render(result: CEGResult, width: int | None = None) -> str:
                       f"not reached, in >= {o.bound_level:.0%} of replicates); 'fitted' is "
                       "the fitted curve's extrapolation past the range, not a measurement")
     if sim:
-        console.print("true: the CEG the sim law gives for these tasks in closed form; "
-                      "'-' where there is none: " + _no_form(rows))
+        methods = set(rows["true_method"].astype(str)) if "true_method" in rows.columns else set()
+        sims = sorted(m for m in methods if m.startswith("simulated"))
+        console.print("true: the CEG the sim law gives for these tasks: in closed form (direct, "
+                      "cot, oracle best_of_n; exact), else simulated by playing the scaffold "
+                      "against the sim (" + ("; ".join(s.removeprefix("simulated: ")
+                                                        for s in sims) or "off")
+                      + "), printed as value±95% Monte-Carlo error")
+        why = _no_form(rows)
+        if why:
+            console.print("true '-': " + why)
     console.print(f"break-even: tasks until training the C'-model would have been cheaper; "
                   f"a C'-model is assumed to cost (C'/C)^{o.inference_scaling:g} × the "
                   "baseline per task" + (" (compute-optimal)" if o.inference_scaling == 0.5
@@ -239,40 +247,39 @@ def _model_cell(r: pd.Series) -> str:
 
 
 def _true_cell(r: pd.Series) -> str:
-    v = r.get("true_ceg")
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        f = math.nan
     if not bool(r.get("simulated")) or str(r.get("row")) != "model":
         return ""
-    return "-" if math.isnan(f) else _fmt(f)
+    from ptebench.results.ceg import format_truth
+
+    return format_truth(r)
 
 
 def _no_form(rows: pd.DataFrame) -> str:
+    """Why some sim rows have no true CEG (their distinct notes), or ''."""
     if "true_note" not in rows.columns:
-        return "see the true_note column"
+        return ""
+    keep = rows["simulated"].astype(bool) & (rows["row"].astype(str) == "model")
     seen: list[str] = []
-    for n in rows["true_note"].astype(str):
-        if n and n not in seen:
+    for v, n in zip(rows.loc[keep, "true_ceg"], rows.loc[keep, "true_note"].astype(str),
+                    strict=True):
+        f = _float_or_nan(v)
+        if n and math.isnan(f) and n not in seen:
             seen.append(n)
-    named = [n.split(":")[0] for n in seen if n.endswith("no closed form") or
-             "no closed form" in n]
-    other = [n for n in seen if "no closed form" not in n]
-    parts = ([", ".join(named) + " (multi-call agents, votes or model-judged search)"]
-             if named else []) + other
-    return "; ".join(parts) or "none"
+    return "; ".join(seen)
+
+
+def _float_or_nan(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _be_cell(r: pd.Series, reasons: dict[str, str]) -> str:
     """Break-even as a compact number, 'never', or a short reason code (explained below)."""
     if str(r.get("row")) != "model":
         return ""
-    v = r.get("break_even_tasks")
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        f = math.nan
+    f = _float_or_nan(r.get("break_even_tasks"))
     if math.isinf(f):
         return "never"
     if not math.isnan(f):

@@ -20,7 +20,14 @@ import pandas as pd
 
 from ptebench.errors import UserError
 from ptebench.records import Episode
-from ptebench.results.ceg import COLUMNS, FLAG_HELP, CEGOptions, CEGResult, format_model
+from ptebench.results.ceg import (
+    COLUMNS,
+    FLAG_HELP,
+    CEGOptions,
+    CEGResult,
+    format_model,
+    format_truth,
+)
 from ptebench.results.table import LoadedTable
 
 CSS = """
@@ -113,10 +120,13 @@ def ceg_table_html(result: CEGResult) -> str:
         scores = f"{_num(r.get('p_enhanced'))} / {_num(r.get('p_baseline'))}"
         true = ""
         if sim:
-            tv = r.get("true_ceg")
             tn = str(r.get("true_note") or "")
-            true = (f"<td title='{_esc(tn)}'>{_num(tv)}" + (f"<br><small>{_esc(tn)}</small>"
-                    if tn and str(r["row"]) == "model" else "") + "</td>")
+            tm = str(r.get("true_method") or "")
+            tv = format_truth(r) if str(r["row"]) == "model" else ""
+            small = "; ".join(x for x in (tm, tn) if x)
+            true = (f"<td title='{_esc(small)}'>{_esc(tv) or '–'}"
+                    + (f"<br><small>{_esc(small)}</small>" if small and str(r["row"]) == "model"
+                       else "") + "</td>")
         be = _num(r.get("break_even_tasks"))
         be_note = str(r.get("break_even_note") or "")
         if be == "∞":

@@ -10,6 +10,8 @@ population value). Used by the validation tests, the scale benchmark and demos.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
@@ -210,7 +212,8 @@ def coverage_study(replications: int, n_boot: int, methods: tuple[str, ...],
                 scored.append(s.assign(method=m, size_sd=sd, rep=r))
     allrows = pd.concat(scored, ignore_index=True)
     summary = []
-    for (m, sd), g in allrows.groupby(["method", "size_sd"], sort=False):
+    for key, g in allrows.groupby(["method", "size_sd"], sort=False):
+        m, sd = cast(tuple[Any, Any], key)
         ins, out = g.loc[g["inside"]], g.loc[~g["inside"]]
         b = g.loc[g["bound"] != ""]
         summary.append({
@@ -223,6 +226,6 @@ def coverage_study(replications: int, n_boot: int, methods: tuple[str, ...],
             "bound_rows": len(b),
             "bound_violated": float(b["violated"].astype(float).mean()) if len(b) else np.nan,
             "naive_violated": float(b["naive_violated"].astype(float).mean()) if len(b) else np.nan,
-            "na_rows": int(g["na"].sum()),
+            "na_rows": int(cast(Any, g["na"].sum())),
         })
     return pd.DataFrame(summary), allrows

@@ -15,15 +15,21 @@ actions. Closed forms per scaffold (one ``answer`` call, scored by exact match):
 
 The truth on a task set is the population curve of those very tasks: B(x) = mean_i P_base,i(x)
 is inverted at mean_i P_S,i(x_m), so C'/C is exact for the tasks run (no fit, no sampling).
+
 Multi-call agents (react, reflexion, tot, lats, majority, best_of_n with a model selector)
 have retries, votes and self-judgement whose success depends on the whole transcript: no
-closed form, and the row says so.
+closed form. Their P_S,i(x_m) is measured instead by playing the scaffold against the sim
+(``ptebench.results.truth_sim``: ``reps`` seeded episodes per task, cached), and the truth
+carries its Monte-Carlo interval (``true_lo``, ``true_hi``: the baseline's closed form
+inverted at the mean ± 1.96 binomial standard errors). The baseline needs a closed form.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,6 +37,9 @@ import pandas as pd
 from scipy import optimize
 
 from ptebench.results.table import LoadedTable
+
+MC_Z = 1.96
+"""The truth's Monte-Carlo interval: mean success ± this many standard errors (95%)."""
 
 NO_FORM = {
     "react": "react: multi-step agent with retries, no closed form",
@@ -86,13 +95,28 @@ def _scaffold_law(name: str, params: dict[str, Any], law: _Law
     return None, NO_FORM.get(name, f"{name}: no closed form")
 
 
+def closed_form(name: str, params: dict[str, Any], instances: list[Any], alpha: float = 1.0,
+                c0: float = 22.0) -> tuple[Callable[[float], np.ndarray] | None, str]:
+    """Scaffold ``name``'s per-task success law over ``instances`` (TaskInstances) as a
+    function of log10 C, or (None, why) when it has no closed form."""
+    refs = [{"difficulty": float(i.reference.difficulty),
+             "action_difficulty": float(i.reference.action_difficulty),
+             "steps": list(i.reference.steps), "actions": list(i.reference.actions)}
+            for i in instances]
+    return _scaffold_law(name, params, _Law(refs, alpha, c0))
+
+
 def attach_truth(rows: pd.DataFrame, loaded: LoadedTable, opts: Any) -> pd.DataFrame:
-    """Add ``true_ceg`` and ``true_note`` to the sim rows (other rows: NaN and '')."""
+    """Add ``true_ceg``, ``true_lo``, ``true_hi``, ``true_method`` and ``true_note`` to the
+    sim rows (other rows: NaN and ''). ``opts.truth_reps`` episodes per task for scaffolds
+    without a closed form (0: closed forms only)."""
     out = rows.copy()
-    out["true_ceg"] = math.nan
+    for c in ("true_ceg", "true_lo", "true_hi"):
+        out[c] = math.nan
+    out["true_method"] = ""
     out["true_note"] = ""
     sim_rows = out["simulated"].astype(bool)
-    if not sim_rows.any():
+    if not bool(sim_rows.any()):
         return out
     try:
         ctx = _context(loaded)
@@ -102,74 +126,187 @@ def attach_truth(rows: pd.DataFrame, loaded: LoadedTable, opts: Any) -> pd.DataF
     if isinstance(ctx, str):
         out.loc[sim_rows, "true_note"] = ctx
         return out
-    refs, scaffolds, laws = ctx
     table = loaded.table
+    reps = int(getattr(opts, "truth_reps", 0))
+    if reps > 0:
+        from ptebench.results import truth_sim
+
+        # every simulation job first, spread over processes; the rows then read the memo
+        with contextlib.suppress(Exception):  # a failure shows per row, below
+            truth_sim.simulate_cells(ctx.config, _cells(out.loc[sim_rows], table, ctx,
+                                                        str(opts.baseline)), reps)
     for i, r in out.loc[sim_rows].iterrows():
-        value, note = _truth_row(r, table, refs, scaffolds, laws, opts.baseline)
-        out.at[i, "true_ceg"] = value
-        out.at[i, "true_note"] = note
+        t = _truth_row(r, table, ctx, str(opts.baseline), reps)
+        out.at[i, "true_ceg"], out.at[i, "true_lo"], out.at[i, "true_hi"] = t.value, t.lo, t.hi
+        out.at[i, "true_method"] = t.method
+        out.at[i, "true_note"] = t.note
     return out
 
 
-def _context(loaded: LoadedTable) -> str | tuple[dict[str, dict[str, Any]],
-                                                 dict[str, tuple[str, dict[str, Any]]],
-                                                 dict[str, tuple[float, float]]]:
+@dataclass
+class Truth:
+    """A true CEG: value and Monte-Carlo interval (equal to the value for a closed form)."""
+
+    value: float = math.nan
+    lo: float = math.nan
+    hi: float = math.nan
+    method: str = ""
+    note: str = ""
+
+
+@dataclass
+class _Ctx:
+    config: dict[str, Any]
+    """The experiment's resolved config (run.json)."""
+    exp: Any
+    planned: dict[str, Any]
+    """Task family name → PlannedTask."""
+    refs: dict[str, dict[str, Any]]
+    scaffolds: dict[str, tuple[str, dict[str, Any]]]
+    laws: dict[str, tuple[float, float]]
+
+
+def _context(loaded: LoadedTable) -> str | _Ctx:
     if loaded.manifest is None:
         return "truth needs the run directory (its tasks' hidden references)"
     from ptebench.models import sim
     from ptebench.runners.config import parse_experiment
     from ptebench.runners.plan import open_tasks, resolved_params
 
-    exp = parse_experiment(dict(loaded.manifest.get("resolved") or loaded.manifest["config"]))
+    config = dict(loaded.manifest.get("resolved") or loaded.manifest["config"])
+    exp = parse_experiment(dict(config))
     refs: dict[str, dict[str, Any]] = {}
+    planned: dict[str, Any] = {}
     for pt in open_tasks(exp):
+        planned[pt.name] = pt
         for inst in pt.instances.values():
             ref = inst.reference
-            if ref is None or ref.answer is None:
+            if ref.answer is None:
                 continue
             refs[f"{inst.family}/{inst.id}"] = {
                 "difficulty": float(ref.difficulty), "action_difficulty": float(ref.action_difficulty),
-                "steps": list(ref.steps), "actions": list(ref.actions)}
-    scaffolds = {str(e.label): (e.name, resolved_params(e)) for e in exp.scaffold_entries()}
+                "steps": list(ref.steps), "actions": list(ref.actions),
+                "planned": pt.name, "id": inst.id}
+    scaffolds = {str(e.label or e.name): (e.name, resolved_params(e)) for e in exp.scaffold_entries()}
     laws: dict[str, tuple[float, float]] = {}
     for mc in exp.model_configs():
         o = mc.options or {}
         a, c = o.get("alpha", sim.ALPHA), o.get("c0", sim.C0)
         laws[mc.id] = (float(a) if isinstance(a, int | float) else sim.ALPHA,
                        float(c) if isinstance(c, int | float) else sim.C0)
-    return refs, scaffolds, laws
+    return _Ctx(config, exp, planned, refs, scaffolds, laws)
 
 
-def _truth_row(r: pd.Series, table: pd.DataFrame, refs: dict[str, dict[str, Any]],
-               scaffolds: dict[str, tuple[str, dict[str, Any]]],
-               laws: dict[str, tuple[float, float]], baseline: str) -> tuple[float, str]:
+def invert(f_base: Callable[[float], np.ndarray], target: float, x: float) -> float:
+    """log10 C' − log10 C: where the baseline's mean law reaches ``target`` (±inf when it
+    never does within ±15 OOM: below its floor → −inf, above its ceiling → +inf)."""
+    def gap(xx: float) -> float:
+        return float(f_base(xx).mean()) - target
+
+    lo, hi = x - 15.0, x + 15.0
+    if gap(lo) > 0:
+        return -math.inf
+    if gap(hi) < 0:
+        return math.inf
+    if abs(gap(x)) < 1e-12:
+        return 0.0
+    return float(optimize.brentq(gap, lo, hi, xtol=1e-10)) - x  # type: ignore[arg-type]
+
+
+def _row_tasks(r: pd.Series, table: pd.DataFrame, ctx: _Ctx, baseline: str
+               ) -> list[str] | Truth:
+    """The tasks (table ids) a row's enhanced cell and the baseline share, or why none."""
     family, model, scaffold = str(r["family"]), str(r["model"]), str(r["scaffold"])
-    if scaffold not in scaffolds or baseline not in scaffolds:
-        return math.nan, "scaffold not in the run's config"
+    if scaffold not in ctx.scaffolds or baseline not in ctx.scaffolds:
+        return Truth(note="scaffold not in the run's config")
     t = table.loc[(table["family"] == family)]
     tasks_enh = set(t.loc[(t["model"] == model) & (t["scaffold"] == scaffold), "task_id"])
     tasks_base = set(t.loc[t["scaffold"] == baseline, "task_id"])
     tasks = sorted(tasks_enh & tasks_base)
-    missing = [k for k in tasks if k not in refs]
+    missing = [k for k in tasks if k not in ctx.refs]
     if not tasks or missing:
-        return math.nan, f"no sim reference for task {missing[0]!r}" if missing else "no tasks"
-    alpha, c0 = laws.get(model, (1.0, 22.0))
-    law = _Law([refs[k] for k in tasks], alpha, c0)
-    f_s, why_s = _scaffold_law(*scaffolds[scaffold], law)
-    f_b, why_b = _scaffold_law(*scaffolds[baseline], law)
-    if f_s is None or f_b is None:
-        return math.nan, why_s or why_b
+        return Truth(note=f"no sim reference for task {missing[0]!r}" if missing else "no tasks")
+    return tasks
+
+
+def _by_family(tasks: list[str], ctx: _Ctx) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for k in tasks:
+        out.setdefault(str(ctx.refs[k]["planned"]), []).append(str(ctx.refs[k]["id"]))
+    return dict(sorted(out.items()))
+
+
+def _cells(rows: pd.DataFrame, table: pd.DataFrame, ctx: _Ctx, baseline: str
+           ) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """The simulation jobs the rows need: scaffolds with no closed form, over their tasks."""
+    cells: list[tuple[str, str, str, tuple[str, ...]]] = []
+    for _, r in rows.iterrows():
+        tasks = _row_tasks(r, table, ctx, baseline)
+        if isinstance(tasks, Truth):
+            continue
+        name, params = ctx.scaffolds[str(r["scaffold"])]
+        if _scaffold_law(name, params, _Law([ctx.refs[k] for k in tasks], 1.0, 0.0))[0] is None:
+            cells += [(fam, str(r["model"]), str(r["scaffold"]), tuple(ids))
+                      for fam, ids in _by_family(tasks, ctx).items()]
+    return cells
+
+
+def _truth_row(r: pd.Series, table: pd.DataFrame, ctx: _Ctx, baseline: str,
+               reps: int) -> Truth:
+    model, scaffold = str(r["model"]), str(r["scaffold"])
+    tasks = _row_tasks(r, table, ctx, baseline)
+    if isinstance(tasks, Truth):
+        return tasks
+    alpha, c0 = ctx.laws.get(model, (1.0, 22.0))
+    law = _Law([ctx.refs[k] for k in tasks], alpha, c0)
+    f_s, why_s = _scaffold_law(*ctx.scaffolds[scaffold], law)
+    f_b, why_b = _scaffold_law(*ctx.scaffolds[baseline], law)
+    if f_b is None:
+        return Truth(note=f"baseline {why_b}: the truth needs a closed-form baseline")
     x = math.log10(float(r["train_flop"]))
-    target = float(f_s(x).mean())
-    fb = f_b
+    if f_s is not None:
+        d = invert(f_b, float(f_s(x).mean()), x)
+        if math.isinf(d):
+            return Truth(note="the baseline never reaches this score")
+        v = 10 ** d
+        return Truth(v, v, v, "closed form")
+    if reps <= 0:
+        return Truth(note=why_s + " (simulation off: --truth-reps 0)")
+    try:
+        t = true_ceg_simulated(ctx.exp, [(ctx.planned[f], ids)
+                                         for f, ids in _by_family(tasks, ctx).items()],
+                               model, scaffold, f_b, x, reps)
+    except Exception as e:  # a check beside the estimate, never a failure
+        return Truth(note=f"{why_s}; simulation failed: {type(e).__name__}: {e}")
+    return t
 
-    def gap(xx: float) -> float:
-        return float(fb(xx).mean()) - target
 
-    lo, hi = x - 15.0, x + 15.0
-    if gap(lo) > 0 or gap(hi) < 0:
-        return math.nan, "the baseline never reaches this score"
-    if abs(gap(x)) < 1e-12:
-        return 1.0, ""
-    root = float(optimize.brentq(gap, lo, hi, xtol=1e-10))  # type: ignore[arg-type]
-    return float(10 ** (root - x)), ""
+def true_ceg_simulated(exp: Any, tasks: list[tuple[Any, list[str]]], model: str, scaffold: str,
+                       f_base: Callable[[float], np.ndarray], x: float, reps: int,
+                       seed: int = 0, use_cache: bool = True) -> Truth:
+    """The true CEG of scaffold label ``scaffold`` on ``model`` (log10 C = ``x``) over
+    ``tasks`` ((PlannedTask, instance ids) pairs): the scaffold's success simulated with
+    ``reps`` episodes per task, inverted against the baseline's mean law ``f_base`` (a
+    closed form over the same tasks, in the same order), with its 95% Monte-Carlo interval."""
+    from ptebench.results import truth_sim
+
+    outcomes: list[truth_sim.Outcome] = []
+    for planned, ids in tasks:
+        res = truth_sim.simulate(exp, planned, model, scaffold, ids, reps, seed=seed,
+                                 use_cache=use_cache)
+        outcomes += [res[i] for i in ids]
+    errors = sum(o.errors for o in outcomes)
+    mean, se = truth_sim.mc_mean_se(outcomes)
+    if math.isnan(mean):
+        return Truth(note="every simulated episode failed")
+    d = invert(f_base, mean, x)
+    d_lo = invert(f_base, max(mean - MC_Z * se, 0.0), x)
+    d_hi = invert(f_base, min(mean + MC_Z * se, 1.0), x)
+    method = f"simulated: {reps} episodes x {len(outcomes)} tasks"
+    note = f"{errors} simulated episode(s) errored, left out" if errors else ""
+    lo = 0.0 if d_lo == -math.inf else 10**d_lo
+    hi = math.inf if d_hi == math.inf else 10**d_hi
+    if math.isinf(d):
+        return Truth(math.nan, lo, hi, method,
+                     "the baseline never reaches this score" + (f"; {note}" if note else ""))
+    return Truth(10**d, lo, hi, method, note)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import subprocess
@@ -128,22 +129,36 @@ def test_every_run_shape_renders_a_report_with_a_note(shape: str, tmp_path: Path
 
 def test_sim_rows_show_the_true_ceg_beside_the_estimate(tmp_path: Path) -> None:
     """arith has reference actions: a chain of thought never writes them, so by the sim's
-    decomposition rule cot answers at the full difficulty, exactly like direct: true CEG 1.
-    react has no closed form and says so."""
+    decomposition rule cot answers at the full difficulty, exactly like direct: true CEG 1,
+    in closed form. react has no closed form: its truth is simulated, with an MC interval."""
     run_dir = _run(tmp_path, "truth", ["sim/1e20", "sim/1e22", "sim/1e24"],
                    ["direct", "cot", {"name": "react", "params": {"max_steps": 3}}], ARITH)
-    doc = __import__("json").loads(run("ceg", str(run_dir), "--boot", "0", "--format", "json"))
+    doc = __import__("json").loads(run("ceg", str(run_dir), "--boot", "0", "--format", "json",
+                                       "--truth-reps", "20"))
     rows = [r for r in doc["rows"] if r["row"] == "model"]
     cot = [r for r in rows if r["scaffold"] == "cot"]
     assert len(cot) == 3 and all(r["true_ceg"] == pytest.approx(1.0) for r in cot)
+    assert all(r["true_method"] == "closed form" for r in cot)
     react = [r for r in rows if r["scaffold"].startswith("react")]
-    assert react and all(r["true_ceg"] is None and "no closed form" in r["true_note"]
-                         for r in react)
-    text = run("ceg", str(run_dir), "--boot", "0")
-    assert "true" in text and "react" in text
+    assert len(react) == 3
+    for r in react:
+        assert r["true_method"] == "simulated: 20 episodes x 4 tasks", r
+        hi = math.inf if r["true_hi"] == "inf" else r["true_hi"]
+        if r["true_ceg"] is None:  # react beats every score the baseline can reach
+            assert "never reaches" in r["true_note"], r
+        else:
+            assert r["true_lo"] <= r["true_ceg"] <= hi, r
+    assert any(r["true_ceg"] is not None and r["true_ceg"] > 1 for r in react)
+    off = __import__("json").loads(run("ceg", str(run_dir), "--boot", "0", "--format", "json",
+                                       "--truth-reps", "0"))
+    assert all(r["true_ceg"] is None and "--truth-reps 0" in r["true_note"]
+               for r in off["rows"] if r["row"] == "model" and r["scaffold"].startswith("react"))
+    text = run("ceg", str(run_dir), "--boot", "0", "--truth-reps", "20")
+    assert "true" in text and "react" in text and "±" in text
     html_out = tmp_path / "t.html"
-    run("report", str(run_dir), "--out", str(html_out), "--boot", "0")
-    assert "true CEG (sim law)" in html_out.read_text()
+    run("report", str(run_dir), "--out", str(html_out), "--boot", "0", "--truth-reps", "20")
+    page = html_out.read_text()
+    assert "true CEG (sim law)" in page and "simulated: 20 episodes x 4 tasks" in page
 
 
 def test_one_colour_per_scaffold_across_the_report() -> None:
