@@ -210,6 +210,10 @@ def show_command(
     failed: Annotated[bool, typer.Option("--failed", help="List failing episodes, grouped by "
                                          "their one-line reason.")] = False,
     full: Annotated[bool, typer.Option("--full", help="Show the system prompt and prompts in full.")] = False,
+    interrupted: Annotated[bool, typer.Option("--interrupted", help="List the episodes a stop "
+                                              "(SIGTERM, Ctrl-C) cut off in flight and not "
+                                              "finished since: their calls so far, the cancelled "
+                                              "one included.")] = False,
 ) -> None:
     """Print one episode's whole conversation, turn by turn: what the model was sent and
     said, what ran and came back, per-call tokens/FLOPs/cost/latency, the score and why."""
@@ -220,6 +224,9 @@ def show_command(
     fmt = fmt.lower()
     if fmt not in ("text", "markdown", "json"):
         raise UserError(f"--format: unknown format {fmt!r}; accepted: text, markdown, json")
+    if interrupted:
+        _print_interrupted(run, episode_id, fmt)
+        return
     where = episodes_path(run)
     episodes = show.select(load_episodes(run), episode_id, model, scaffold, task, epoch)
     show.check_selection(episodes, str(where), episode_id)
@@ -241,6 +248,40 @@ def show_command(
 
         Console(width=110, soft_wrap=False).print(
             Markdown(show.render_markdown(e, t, collapsible=False, full=full), code_theme="ansi_dark"))
+
+
+def _print_interrupted(run: Path, episode_id: str | None, fmt: str) -> None:
+    from ptebench.results.transcript import TranscriptStore
+
+    if not run.is_dir():
+        raise UserError(f"{run}: no ptebench run folder here")
+    store = TranscriptStore(run)
+    try:
+        found = store.interrupted() if store.exists() else []
+    finally:
+        store.close()
+    if episode_id is not None:
+        found = [i for i in found if i.spec.episode_id.startswith(episode_id)]
+    if fmt == "json":
+        typer.echo(json.dumps([{
+            "episode_id": i.spec.episode_id, "spec": i.spec.model_dump(mode="json"),
+            "reason": i.reason, "calls": [c.model_dump(mode="json") for c in i.transcript.calls],
+            "actions": len(i.transcript.actions)} for i in found], indent=2))
+        return
+    if not found:
+        typer.echo(f"{run}: no interrupted episodes (none was cut off in flight, or --resume "
+                   "finished them)")
+        return
+    typer.echo(f"{len(found)} interrupted episode(s) in {run} (not in episodes.jsonl; "
+               "--resume runs them again)")
+    for i in found:
+        s = i.spec
+        typer.echo(f"{s.episode_id}  {s.model}  {s.scaffold_label}  {s.task_family}/{s.task_id}"
+                   f"  epoch {s.epoch}  {len(i.transcript.calls)} call(s), "
+                   f"{len(i.transcript.actions)} action(s)")
+        for c in i.transcript.calls:
+            what = c.error or f"{c.usage.prompt_tokens} in / {c.usage.completion_tokens} out tokens"
+            typer.echo(f"  call {c.index} ({c.role}, {c.model or s.model}): {what}")
 
 
 def _print_list(episodes: list[Any], fmt: str) -> None:

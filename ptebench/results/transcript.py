@@ -25,12 +25,14 @@ import contextlib
 import sqlite3
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from ptebench.errors import UserError
 from ptebench.models.transcript import TRANSCRIPT_VERSION, Transcript
+from ptebench.records import EpisodeSpec
 
 TRANSCRIPTS = "transcripts.sqlite"
 """File name of a run folder's transcript store."""
@@ -45,7 +47,32 @@ CREATE TABLE IF NOT EXISTS transcripts (
 );
 """
 
+_INTERRUPTED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS interrupted (
+    episode_id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    raw_bytes INTEGER NOT NULL,
+    spec TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+"""
+"""Episodes a stop (SIGTERM, Ctrl-C) cut off in flight: what they did so far, including the
+model call that was cancelled. Apart from ``transcripts`` so that nothing reading finished
+episodes sees them; a later finished transcript of the same id supersedes the row."""
+
 COMPRESS_LEVEL = 6
+
+
+@dataclass(frozen=True)
+class InterruptedEpisode:
+    """An episode stopped in flight (``TranscriptStore.interrupted``)."""
+
+    spec: EpisodeSpec
+    reason: str
+    transcript: Transcript
+    superseded: bool
+    """A finished transcript of the same episode was recorded since (a ``--resume`` ran it)."""
 
 
 class TranscriptError(UserError):
@@ -113,6 +140,47 @@ class TranscriptStore:
             (transcript.episode_id, TRANSCRIPT_VERSION, raw, data),
         )
         return len(data)
+
+    def put_interrupted(self, spec: EpisodeSpec, transcript: Transcript, reason: str) -> int:
+        """Keep what an episode cut off in flight did (its calls so far, the cancelled one
+        included) in the ``interrupted`` table; the episode stays unfinished, so
+        ``--resume`` runs it again. Returns the bytes stored."""
+        self.open_for_writing()
+        assert self._db is not None
+        data, raw = encode(transcript)
+        self._db.executescript(_INTERRUPTED_SCHEMA)
+        self._db.execute(
+            "INSERT OR REPLACE INTO interrupted VALUES (?, ?, ?, ?, ?, ?)",
+            (spec.episode_id, TRANSCRIPT_VERSION, raw, spec.model_dump_json(), reason, data),
+        )
+        return len(data)
+
+    def interrupted(self, include_superseded: bool = False) -> list[InterruptedEpisode]:
+        """Episodes stopped in flight, oldest first; those a later session finished are left
+        out unless ``include_superseded``. A store without the table (older runs) has none.
+
+        Raises:
+            TranscriptError: a torn or corrupt store or row.
+        """
+        try:
+            rows = self._reader().execute(
+                "SELECT i.episode_id, i.spec, i.reason, i.data, t.episode_id IS NOT NULL "
+                "FROM interrupted i LEFT JOIN transcripts t USING (episode_id) "
+                "ORDER BY i.rowid").fetchall()
+        except sqlite3.OperationalError as e:
+            if "no such table: interrupted" in str(e):
+                return []
+            raise TranscriptError(f"{self.path}: torn or corrupt ({e})") from e
+        except sqlite3.DatabaseError as e:
+            raise TranscriptError(f"{self.path}: torn or corrupt ({e})") from e
+        out = []
+        for eid, spec, reason, data, done in rows:
+            if done and not include_superseded:
+                continue
+            where = f"{self.path} (interrupted episode {eid})"
+            out.append(InterruptedEpisode(EpisodeSpec.model_validate_json(spec), str(reason),
+                                          decode(bytes(data), where), bool(done)))
+        return out
 
     # -- reading ----------------------------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:

@@ -21,7 +21,7 @@ import subprocess
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,13 @@ from ptebench.records import (
 from ptebench.results.store import RunStore
 from ptebench.runners.config import Experiment
 from ptebench.runners.failures import FailureSummary, Phase, classify
-from ptebench.runners.plan import PlannedTask, check_plan, open_tasks, plan
+from ptebench.runners.plan import (
+    PlannedTask,
+    check_plan,
+    make_plan,
+    open_tasks,
+    prepare_images_async,
+)
 from ptebench.runners.resume import check_labels, check_resume, extension_record
 from ptebench.sandbox.base import (
     DEFAULT_OUTPUT_LIMIT,
@@ -232,14 +238,15 @@ class Executor:
                 "or choose another --out"
             )
         tasks = open_tasks(self.exp)
-        specs = plan(self.exp, tasks)
+        planned = make_plan(self.exp, tasks)  # lazy: no spec exists until a worker asks
         check_plan(self.exp, tasks)
+        await prepare_images_async(self.exp, tasks)  # before anything is written
         if resume and self.store.exists():
-            check_labels([e.spec for e in self.store.iter_episodes()], specs)
+            check_labels((e.spec for e in self.store.iter_episodes()), planned.heads())
         provider = self._provider()
         models = _ModelPool(run_model_configs(self.exp, self.store.dir))
         previous = self.store.read_manifest() if resume else None
-        manifest = self._manifest(resume, len(specs), models)
+        manifest = self._manifest(resume, len(planned), models)
         self.store.reserve()
         self.store.write_manifest(manifest)
         appended_before = self.progress.done
@@ -247,10 +254,11 @@ class Executor:
         status = "finished"
         try:
             self.store.open()
-            done = self.store.finished_ids()
-            todo = [s for s in specs if s.episode_id not in done]
-            self.progress.total = len(specs)
-            self.progress.skipped = len(specs) - len(todo)
+            done = self.store.finished_ids()  # the ids on disk: the one set a resume keeps
+            self.progress.total = len(planned)
+            self.progress.skipped = (sum(planned.contains(e.spec) for e in self.store.iter_episodes())
+                                     if done else 0)
+            todo = _Todo(planned, done, len(planned) - self.progress.skipped)
             by_family = {t.name: t for t in tasks}
             await self._run_all(todo, by_family, models, provider, manifest.run_id)
         except asyncio.CancelledError:
@@ -278,12 +286,14 @@ class Executor:
     def _provider(self) -> SandboxProvider:
         return registry.get("sandbox", self.exp.sandbox)(**self.exp.sandbox_options)
 
-    async def _run_all(self, todo: list[EpisodeSpec], tasks: dict[str, PlannedTask],
-                       models: _ModelPool, provider: SandboxProvider, run_id: str) -> None:
-        queue: asyncio.Queue[EpisodeSpec] = asyncio.Queue()
-        for s in todo:
-            queue.put_nowait(s)
+    def _keep_interrupted(self, spec: EpisodeSpec, transcript: Transcript) -> None:
+        """An episode cut off by a stop: its transcript so far goes to the transcript
+        store's ``interrupted`` rows (``ptebench show RUN --interrupted``); it has no line in
+        episodes.jsonl, so ``--resume`` runs it again and its finished record supersedes."""
+        self.store.transcripts.put_interrupted(spec, transcript, INTERRUPTED)
 
+    async def _run_all(self, todo: _Todo, tasks: dict[str, PlannedTask],
+                       models: _ModelPool, provider: SandboxProvider, run_id: str) -> None:
         cap = self.exp.spend_cap_usd
         # the cap covers the whole run: what earlier sessions of a resumed run spent counts
         before = sum(e.totals.cost_usd or 0.0 for e in self.store.iter_episodes()) if cap else 0.0
@@ -295,19 +305,19 @@ class Executor:
                     if self.stop_reason is None:
                         self.stop_reason = (
                             f"spend cap reached: ${spent:.6g} spent of "
-                            f"spend_cap_usd ${cap:g}; {queue.qsize()} episode(s) not started "
+                            f"spend_cap_usd ${cap:g}; {todo.left} episode(s) not started "
                             "(raise the cap and --resume to run them)")
                     return
-                try:
-                    spec = queue.get_nowait()
-                except asyncio.QueueEmpty:
+                spec = await todo.next()
+                if spec is None:
                     return
-                episode, transcript = await run_episode(spec, tasks[spec.task_family], models,
-                                                        provider, self.exp, run_id)
+                episode, transcript = await run_episode(
+                    spec, tasks[spec.task_family], models, provider, self.exp, run_id,
+                    on_interrupt=self._keep_interrupted)
                 if self.store.append(episode, transcript):
                     self.progress.add(episode)
 
-        n = min(self.exp.concurrency.episodes, max(1, len(todo)))
+        n = min(self.exp.concurrency.episodes, max(1, todo.left))
         workers = [asyncio.create_task(worker()) for _ in range(n)]
         try:
             await asyncio.gather(*workers)
@@ -315,6 +325,32 @@ class Executor:
             for w in workers:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+
+
+class _Todo:
+    """The episodes still to run, drawn one at a time from the lazy plan, skipping those on
+    disk (workers share it; the event loop is single-threaded). Every draw, and every 1,000
+    specs of a long stretch of recorded episodes (a resume), yields to the loop, so SIGTERM
+    stays responsive."""
+
+    def __init__(self, plan: Iterable[EpisodeSpec], done: set[str], count: int) -> None:
+        self._specs = iter(plan)
+        self._done = done
+        self.left = count
+        """Episodes not yet handed out."""
+
+    async def next(self) -> EpisodeSpec | None:
+        # Each draw yields to the loop once: an episode that never suspends (a simulated
+        # model, no sandbox) would otherwise let one worker run the whole plan with the
+        # loop starved — SIGTERM's handler and the other workers never got a turn.
+        await asyncio.sleep(0)
+        for n, spec in enumerate(self._specs, 1):
+            if spec.episode_id not in self._done:
+                self.left -= 1
+                return spec
+            if n % 1000 == 0:
+                await asyncio.sleep(0)
+        return None
 
 
 class RunLock:
@@ -455,11 +491,19 @@ async def stop_agent(lazy: LazySandbox | None, family: Any, instance: Any) -> No
         await lazy.stop_agent()
 
 
+INTERRUPTED = ("interrupted: the run was stopped (SIGTERM or Ctrl-C) while this episode was "
+               "in flight; --resume runs it again")
+
+
 async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
                       provider: SandboxProvider, exp: Experiment, run_id: str,
-                      executor: str = "local") -> tuple[Episode, Transcript]:
+                      executor: str = "local",
+                      on_interrupt: Callable[[EpisodeSpec, Transcript], None] | None = None,
+                      ) -> tuple[Episode, Transcript]:
     """Play one episode to its record and transcript. Never raises for a failure inside the
-    episode (its traceback goes into the transcript)."""
+    episode (its traceback goes into the transcript). Cancelled (a stop of the run), it
+    hands what it did so far — the cancelled model call included — to ``on_interrupt``
+    before the cancellation goes on."""
     started = now()
     t0 = time.monotonic()
     instance = task.instances[spec.task_id]
@@ -538,6 +582,14 @@ async def run_episode(spec: EpisodeSpec, task: PlannedTask, models: _ModelPool,
                 failure = classify(e, "score")
 
     except asyncio.CancelledError:
+        if on_interrupt is not None:
+            partial = trace.transcript.finish(spec.episode_id, None, None,
+                                              instance.reference.answer, INTERRUPTED)
+            try:
+                on_interrupt(spec, partial)
+            except Exception:  # the stop goes on: a record that cannot be kept is logged
+                log.warning("episode %s: cannot keep its interrupted transcript", spec.episode_id,
+                            exc_info=True)
         raise
     except Exception as e:
         status, reason = "error", f"{type(e).__name__}: {e}"

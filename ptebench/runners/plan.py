@@ -7,9 +7,15 @@ resumed run can skip exactly the episodes already on disk.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import importlib
+import itertools
 import json
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,42 +114,77 @@ def task_epochs(exp: Experiment, pt: PlannedTask, index: int) -> tuple[int, str]
     return n, str(declared.recorded)
 
 
-def plan(exp: Experiment, tasks: list[PlannedTask]) -> list[EpisodeSpec]:
-    """Every (model, scaffold, instance, epoch), epoch-major so early stops stay balanced."""
-    specs: list[EpisodeSpec] = []
-    scaffolds = [(s, resolved_params(s)) for s in exp.scaffold_entries()]
-    models = exp.model_configs()
-    per_task = [task_epochs(exp, pt, i) for i, pt in enumerate(tasks)]
-    total = len(models) * len(scaffolds) * sum(
-        n * len(pt.instances) for pt, (n, _) in zip(tasks, per_task, strict=True))
-    if total > exp.max_episodes:  # counted before a single record is made
-        raise ConfigError(f"the plan has {total:,} episodes, more than max_episodes "
-                          f"({exp.max_episodes:,}); lower epochs or limits, or raise "
-                          "max_episodes in the experiment")
-    for epoch in range(max((n for n, _ in per_task), default=0)):
-        for pt, (n_epochs, reducer) in zip(tasks, per_task, strict=True):
-            if epoch >= n_epochs:
-                continue
-            for inst in pt.instances.values():
-                for m in models:
-                    for s, params in scaffolds:
-                        label = s.label or s.name
-                        eid = episode_id(m.id, label, params, pt.name, inst.id, epoch)
-                        specs.append(
-                            EpisodeSpec(
-                                episode_id=eid,
-                                model=m.id,
-                                scaffold=s.name,
-                                scaffold_label=label,
-                                scaffold_params=params,
-                                task_family=pt.name,
-                                task_id=inst.id,
-                                epoch=epoch,
-                                seed=episode_seed(exp.seed, eid),
+class Plan:
+    """The episodes of a run, generated on demand: iterating yields every (epoch, task,
+    instance, model, scaffold) in epoch-major order, so early stops stay balanced; nothing
+    per episode is held, so a plan of 10^7 episodes costs no more memory than one of 10.
+    ``len`` is the count, computed without generating; ``contains`` tells whether a
+    recorded episode belongs to the plan (what a resume skips)."""
+
+    def __init__(self, exp: Experiment, tasks: list[PlannedTask]) -> None:
+        self.exp = exp
+        self.tasks = tasks
+        self.models = [m.id for m in exp.model_configs()]
+        self.scaffolds = [(s.name, s.label or s.name, resolved_params(s))
+                          for s in exp.scaffold_entries()]
+        self.per_task = [task_epochs(exp, pt, i) for i, pt in enumerate(tasks)]
+        self._epochs = {pt.name: n for pt, (n, _) in zip(tasks, self.per_task, strict=True)}
+        self._tasks = {pt.name: pt for pt in tasks}
+        self.size = len(self.models) * len(self.scaffolds) * sum(
+            n * len(pt.instances) for pt, (n, _) in zip(tasks, self.per_task, strict=True))
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[EpisodeSpec]:
+        for epoch in range(max((n for n, _ in self.per_task), default=0)):
+            for pt, (n_epochs, reducer) in zip(self.tasks, self.per_task, strict=True):
+                if epoch >= n_epochs:
+                    continue
+                for inst in pt.instances.values():
+                    for m in self.models:
+                        for name, label, params in self.scaffolds:
+                            eid = episode_id(m, label, params, pt.name, inst.id, epoch)
+                            yield EpisodeSpec(
+                                episode_id=eid, model=m, scaffold=name, scaffold_label=label,
+                                scaffold_params=params, task_family=pt.name, task_id=inst.id,
+                                epoch=epoch, seed=episode_seed(self.exp.seed, eid),
                                 score_reducer=reducer,
                             )
-                        )
-    return specs
+
+    def heads(self) -> list[EpisodeSpec]:
+        """One spec of every (model, scaffold) pair — every scaffold label the plan uses."""
+        return list(itertools.islice(iter(self), len(self.models) * len(self.scaffolds)))
+
+    def contains(self, spec: EpisodeSpec) -> bool:
+        """Whether ``spec`` (e.g. a recorded episode's) is one of this plan's episodes."""
+        pt = self._tasks.get(spec.task_family)
+        if (pt is None or spec.task_id not in pt.instances or spec.model not in self.models
+                or not 0 <= spec.epoch < self._epochs[spec.task_family]):
+            return False
+        return any(label == spec.scaffold_label and spec.episode_id == episode_id(
+            spec.model, label, params, spec.task_family, spec.task_id, spec.epoch)
+            for _, label, params in self.scaffolds)
+
+
+def make_plan(exp: Experiment, tasks: list[PlannedTask]) -> Plan:
+    """The run's plan, refused when it is larger than ``max_episodes``.
+
+    Raises:
+        ConfigError: more than ``max_episodes`` episodes (counted before any record is
+            made), or pass@k with fewer than k epochs.
+    """
+    p = Plan(exp, tasks)
+    if p.size > exp.max_episodes:
+        raise ConfigError(f"the plan has {p.size:,} episodes, more than max_episodes "
+                          f"({exp.max_episodes:,}); lower epochs or limits, or raise "
+                          "max_episodes in the experiment")
+    return p
+
+
+def plan(exp: Experiment, tasks: list[PlannedTask]) -> list[EpisodeSpec]:
+    """Every episode of ``make_plan`` as a list (for small plans; the runner streams)."""
+    return list(make_plan(exp, tasks))
 
 
 def check_plan(exp: Experiment, tasks: list[PlannedTask]) -> None:
@@ -192,3 +233,38 @@ def _cost_budgets(exp: Experiment, tasks: list[PlannedTask]) -> list[str]:
     if exp.limits.cost_usd is not None or family_cost:
         found.append("limits.cost_usd")
     return found
+
+
+def prepare_images(exp: Experiment, tasks: list[PlannedTask]) -> None:
+    """Build the images the selected tasks' sandboxes need (a native ``sandbox.build``,
+    services' ``build``), before any episode starts. Blocking: see ``prepare_images_async``.
+
+    Raises:
+        ConfigError: a Dockerfile did not build (the message names the task folder and the
+            failing step).
+    """
+    if exp.sandbox == "local":  # backend_problem refuses image builds there
+        return
+    for pt in tasks:
+        prepare: Any = getattr(pt.family, "prepare_images", None)
+        if prepare is not None:
+            prepare(list(pt.instances.values()))
+
+
+async def prepare_images_async(exp: Experiment, tasks: list[PlannedTask]) -> None:
+    """``prepare_images`` in a daemon thread: the event loop (and SIGTERM) stays responsive
+    during a long build, and an interrupted run does not wait for the build to end."""
+    fut: Future[None] = Future()
+
+    def target() -> None:
+        try:
+            prepare_images(exp, tasks)
+        except BaseException as e:
+            with contextlib.suppress(InvalidStateError):
+                fut.set_exception(e)
+            return
+        with contextlib.suppress(InvalidStateError):
+            fut.set_result(None)
+
+    threading.Thread(target=target, daemon=True, name="ptebench-image-build").start()
+    await asyncio.wrap_future(fut)

@@ -37,6 +37,7 @@ from ptebench.runners.local import (
     Executor,
     RunResult,
     _ModelPool,  # pyright: ignore[reportPrivateUsage]
+    _Todo,  # pyright: ignore[reportPrivateUsage]
     run_episode,
     run_model_configs,
 )
@@ -191,7 +192,7 @@ class RayExecutor(Executor):
     def _provider(self) -> SandboxProvider:
         return _NoSandboxes()
 
-    async def _run_all(self, todo: list[EpisodeSpec], tasks: dict[str, PlannedTask],
+    async def _run_all(self, todo: _Todo, tasks: dict[str, PlannedTask],
                        models: _ModelPool, provider: SandboxProvider, run_id: str) -> None:
         ray = _import_ray()
         rex: Any = ray.exceptions
@@ -202,20 +203,21 @@ class RayExecutor(Executor):
             max_retries=opts.max_retries, retry_exceptions=False,
         )
         exp_ref = ray.put(self.exp)
-        queue = list(reversed(todo))
         pending: dict[asyncio.Future[Any], tuple[Any, EpisodeSpec]] = {}
         lost: list[tuple[EpisodeSpec, str]] = []
         limit = self.exp.concurrency.episodes
 
-        def submit() -> None:
-            while queue and len(pending) < limit:
-                spec = queue.pop()
+        async def submit() -> None:
+            while len(pending) < limit:
+                spec = await todo.next()  # drawn lazily from the plan
+                if spec is None:
+                    return
                 ref = remote.remote(exp_ref, run_id, str(self.store.dir), spec.model_dump_json())
                 cf: concurrent.futures.Future[Any] = ref.future()
                 pending[asyncio.wrap_future(cf)] = (ref, spec)
 
         try:
-            submit()
+            await submit()
             while pending:
                 ready, _ = await asyncio.wait(list(pending), return_when=asyncio.FIRST_COMPLETED)
                 for fut in ready:
@@ -236,7 +238,7 @@ class RayExecutor(Executor):
                     # False: already recorded (a re-run) — nothing is written twice
                     if self.store.append(episode, transcript):
                         self.progress.add(episode)
-                submit()
+                await submit()
         finally:
             for ref, _ in pending.values():
                 with contextlib.suppress(Exception):

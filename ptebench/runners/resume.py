@@ -10,6 +10,7 @@ may not come back with different parameters: its old and new episodes would pool
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import JsonValue
@@ -70,7 +71,7 @@ def check_resume(old: RunManifest, resolved: dict[str, Any], extend: bool) -> li
     return changes
 
 
-def check_labels(done: list[EpisodeSpec], planned: list[EpisodeSpec]) -> None:
+def check_labels(done: Iterable[EpisodeSpec], planned: Iterable[EpisodeSpec]) -> None:
     """Refuse a plan in which a scaffold label already on disk has different parameters.
 
     Raises:

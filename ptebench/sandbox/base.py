@@ -19,33 +19,29 @@ DEFAULT_OUTPUT_LIMIT = 1 << 20
 """Default cap on captured stdout/stderr per exec (bytes); the original size is kept."""
 
 
-SCRIPT_CHUNK = 30_000
-"""Characters per environment variable carrying a shell script (≤ 4 bytes each: under the
-kernel's 128 KiB cap on one argument or environment string)."""
-SCRIPT_VAR = "PTEBENCH_SCRIPT_"
+def shell_argv(argv: list[str]) -> tuple[list[str], bytes]:
+    """``bash -c SCRIPT ...`` rewritten so that SCRIPT is on neither the command line nor
+    the environment: it travels on the process's stdin, ahead of the caller's input.
 
-
-def shell_argv(argv: list[str]) -> tuple[list[str], dict[str, str]]:
-    """``bash -c SCRIPT ...`` rewritten so that SCRIPT is not on the command line.
-
-    ``/proc/<pid>/cmdline`` is readable by every process of the sandbox (another user's
-    setup or check script would leak to the agent), and one argument is capped at 128 KiB
-    (longer commands failed with E2BIG). The script travels instead in environment variables
-    — ``/proc/<pid>/environ`` is readable only by the process's own uid — split into chunks
-    under the cap (so scripts up to the ~2 MB total of arguments and environment run), and
-    the variables are unset before the script runs, so its children do not inherit them.
-    Other argv lists are returned unchanged. Returns (argv, extra environment).
+    ``/proc/<pid>/cmdline`` is readable by every process of the sandbox, and
+    ``/proc/<pid>/environ`` by every process of the same uid: a check script running as the
+    agent user (ctf ``fix_codebase``) would leak its hidden tests to an agent process it
+    starts or one left running. One argument is also capped at 128 KiB (longer commands
+    failed with E2BIG). Instead the wrapper reads the script with bash's ``read`` builtin up
+    to a NUL byte — no fork, and bash reads a pipe byte by byte, so nothing past the NUL is
+    consumed — then evals it: the rest of stdin is the caller's ``input``, so scripts that
+    read their own stdin see exactly what they did before. Scripts cannot contain a NUL
+    byte (bash variables cannot hold one either). Other argv lists are returned unchanged
+    with an empty prefix. Returns (argv, bytes to send on stdin before the input).
     """
     if len(argv) < 3 or argv[0] not in ("bash", "/bin/bash") or argv[1] != "-c":
-        return argv, {}
-    script = argv[2]
-    parts = [script[i : i + SCRIPT_CHUNK] for i in range(0, len(script), SCRIPT_CHUNK)] or [""]
-    names = [f"{SCRIPT_VAR}{i}" for i in range(len(parts))]
-    joined = "".join(f"${{{n}}}" for n in names)
-    unset = " ".join(names)
-    wrapper = (f'__ptebench_s="{joined}"; unset {unset}; '
+        return argv, b""
+    script = argv[2].encode()
+    if b"\0" in script:
+        raise ValueError("a shell script cannot contain a NUL byte")
+    wrapper = ("IFS= read -r -d '' __ptebench_s; "
                """eval "unset __ptebench_s;"$'\\n'"$__ptebench_s\"""")
-    return [argv[0], "-c", wrapper, *argv[3:]], dict(zip(names, parts, strict=True))
+    return [argv[0], "-c", wrapper, *argv[3:]], script + b"\0"
 
 
 class Resources(Record):

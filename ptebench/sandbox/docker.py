@@ -222,7 +222,7 @@ class DockerSandbox:
         argv = ["bash", "-c", cmd] if isinstance(cmd, str) else list(cmd)
         if not argv:
             raise ValueError("exec needs a command")
-        argv, script_env = shell_argv(argv)  # the script in env, not in /proc/<pid>/cmdline
+        argv, script_in = shell_argv(argv)  # the script on stdin: not in cmdline nor environ
         marker = uuid.uuid4().hex
         run_as = user or self.spec.user
         base = argv
@@ -231,9 +231,10 @@ class DockerSandbox:
             # the marker sweep below catches processes that left the group (setsid, daemons).
             argv = ["timeout", "-s", "KILL", f"{max(timeout, 0.001):.3f}", *argv]
         data = input.encode() if isinstance(input, str) else input
+        if script_in:
+            data = script_in + (data or b"")
         home = self._s.image.homes.get(run_as)
-        exec_env = {**({"HOME": home} if home else {}), **(env or {}), **script_env,
-                    engine.EXEC_MARKER: marker}
+        exec_env = {**({"HOME": home} if home else {}), **(env or {}), engine.EXEC_MARKER: marker}
         api = self._provider.client.api
         deadline = None if timeout is None else time.monotonic() + timeout + engine.KILL_GRACE_S
 

@@ -23,9 +23,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from ptebench import registry
-from ptebench.errors import UserError
+from ptebench.errors import SandboxError, UserError
 from ptebench.tasks.base import Task, TaskInstance, TaskOptions
-from ptebench.tasks.native import TASK_FILE, NativeTaskFamily, TaskFormatError, load_family
+from ptebench.tasks.native import (
+    TASK_FILE,
+    NativeTaskFamily,
+    TaskBuildError,
+    TaskFormatError,
+    load_family,
+)
 
 app = typer.Typer(help="Task families: validate, list, show.", no_args_is_help=True)
 out = Console()
@@ -80,9 +86,23 @@ def validate(
         except TaskFormatError as e:
             errors.extend(e.errors)
             continue
+        image = ""
+        if fam.spec.kind != "qa" and fam.spec.sandbox.build is not None:
+            try:
+                built = fam.build_image()
+            except TaskBuildError as e:
+                errors.append(str(e))
+                continue
+            except SandboxError as e:
+                errors.append(f"task folder {folder}: sandbox.build {fam.spec.sandbox.build!r} "
+                              f"cannot be built: {e}")
+                continue
+            how = f"built in {built.seconds:.1f}s" if built.built else "cached"
+            image = f", image {built.tag} ({how})"
         families.append(fam)
         n = len(fam.entries)
-        out.print(f"[green]ok[/]  {fam.name} ({n} task{'s' if n != 1 else ''}) {escape(str(folder))}")
+        out.print(f"[green]ok[/]  {fam.name} ({n} task{'s' if n != 1 else ''}{escape(image)}) "
+                  f"{escape(str(folder))}")
     mapping = {}
     for entry in image_map or []:
         src, sep, dst = entry.partition("=")

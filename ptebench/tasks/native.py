@@ -20,7 +20,7 @@ import functools
 import importlib.util
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -30,6 +30,7 @@ from pydantic import JsonValue, ValidationError
 from ptebench.errors import ConfigError
 from ptebench.records import Action, Limits, Score
 from ptebench.sandbox.base import Sandbox, SandboxSpec, ServiceSpec
+from ptebench.sandbox.images.build import BuiltImage
 from ptebench.tasks.base import Reference, TaskInstance, TaskOptions, select
 from ptebench.tasks.native_spec import (
     DEFAULT_LIMITS,
@@ -45,6 +46,10 @@ __all__ = ["DEFAULT_LIMITS", "FolderSuite", "NativeTaskFamily", "load_family", "
 TASK_FILE = "task.yaml"
 STEP_MARKER = re.compile(r"^#\s*---\s*step\b.*$", re.MULTILINE)
 """A line ``# --- step: what it does`` starts a new reference action in a solution script."""
+
+
+class TaskBuildError(ConfigError):
+    """A task folder's Dockerfile did not build (the message names the folder and the step)."""
 
 
 class TaskFormatError(ConfigError):
@@ -200,6 +205,7 @@ class NativeTaskFamily:
         self.entries = {e.id: e for e in entries}
         self._instances = [self._instance(e) for e in entries]
         self._services: dict[str, ServiceSpec] | None = None
+        self._image: BuiltImage | None = None
 
     @property
     def description(self) -> str:
@@ -261,8 +267,8 @@ class NativeTaskFamily:
         if self.spec.kind == "qa":
             return None
         spec = self.spec.sandbox
-        if spec.build is not None:  # the provider has no notion of the task folder
-            spec = spec.model_copy(update={"build": str((self.root / spec.build).resolve())})
+        if spec.build is not None:  # the provider knows images, not task folders
+            spec = spec.model_copy(update={"image": self.build_image().tag, "build": None})
         if any(s.build is not None for s in spec.services.values()):
             spec = spec.model_copy(update={"services": self._built_services()})
         return spec
@@ -274,24 +280,79 @@ class NativeTaskFamily:
 
         if self.spec.kind == "qa" or backend != "local":
             return None
+        if self.spec.sandbox.build is not None:
+            return (f"{self.name}: sandbox.build {self.spec.sandbox.build!r} makes an image, "
+                    "which needs the docker sandbox")
         return local_problem(self, self.entry(instance))
+
+    def build_image(self) -> BuiltImage:
+        """Build ``sandbox.build`` into ``ptebench/task-<family>:<content hash>`` — the hash of
+        the Dockerfile, every file of its folder (the build context) and the base image's
+        id, so an unchanged folder reuses its image and nothing is rebuilt — offline, FROM
+        ``${PTEBENCH_BASE}`` = ptebench/base. Blocking: the runner calls it off the event
+        loop before the first episode (``prepare_images``); the sandbox still gets the
+        hardened profile, whatever the image.
+
+        Raises:
+            TaskBuildError: no ``sandbox.build``, or the build failed (names the task folder
+                and the failing step).
+            SandboxError: the engine is unreachable.
+        """
+        if self._image is not None:
+            return self._image
+        build = self.spec.sandbox.build
+        if build is None:
+            raise TaskBuildError(f"{self.root}: {TASK_FILE} has no sandbox.build")
+        from ptebench.sandbox.images import BASE_IMAGE
+        from ptebench.sandbox.images.build import ImageBuildError, build_image
+
+        dockerfile = self.root / build
+        try:
+            self._image = build_image(
+                dockerfile.parent, dockerfile, repo=f"ptebench/task-{self.name}".lower()[:120],
+                build_args={"PTEBENCH_BASE": BASE_IMAGE},
+                labels={"ptebench.family": self.name})
+        except (ImageBuildError, ConfigError) as e:
+            raise TaskBuildError(f"task folder {self.root}: sandbox.build {build!r} did not "
+                                 f"build: {e}") from None
+        return self._image
+
+    def prepare_images(self, instances: Iterable[TaskInstance] | None = None) -> list[BuiltImage]:
+        """Build every image the family's sandboxes need (``sandbox.build``, services'
+        ``build``) now, so no episode builds one (blocking: call it off the event loop).
+        ``instances``: unused (one folder, one sandbox); returns the ``sandbox.build`` image.
+
+        Raises:
+            TaskBuildError: a Dockerfile did not build.
+        """
+        if self.spec.kind == "qa":
+            return []
+        out = [self.build_image()] if self.spec.sandbox.build is not None else []
+        if any(s.build is not None for s in self.spec.sandbox.services.values()):
+            self._built_services()
+        return out
 
     def _built_services(self) -> dict[str, ServiceSpec]:
         """The sandbox's services with each ``build`` Dockerfile built (cached by content hash)
         and its tag as the image."""
         if self._services is None:
             from ptebench.sandbox.images import BASE_IMAGE
-            from ptebench.sandbox.images.build import build_dockerfile
+            from ptebench.sandbox.images.build import ImageBuildError, build_dockerfile
 
             out = {}
             for name, svc in self.spec.sandbox.services.items():
                 if svc.build is not None:
                     dockerfile = self.root / svc.build
-                    tag = build_dockerfile(
-                        dockerfile.parent, dockerfile, repo=f"ptebench/service-{self.name}-{name}".lower(),
-                        build_args={"PTEBENCH_BASE": BASE_IMAGE},
-                        labels={"ptebench.family": self.name, "ptebench.service": name},
-                    )
+                    try:
+                        tag = build_dockerfile(
+                            dockerfile.parent, dockerfile,
+                            repo=f"ptebench/service-{self.name}-{name}".lower(),
+                            build_args={"PTEBENCH_BASE": BASE_IMAGE},
+                            labels={"ptebench.family": self.name, "ptebench.service": name},
+                        )
+                    except (ImageBuildError, ConfigError) as e:
+                        raise TaskBuildError(f"task folder {self.root}: services.{name}.build "
+                                             f"{svc.build!r} did not build: {e}") from None
                     svc = svc.model_copy(update={"image": tag, "build": None})
                 out[name] = svc
             self._services = out
@@ -369,6 +430,12 @@ class FolderSuite:
 
     def backend_problem(self, backend: str, instance: TaskInstance) -> str | None:
         return self._family(instance).backend_problem(backend, instance)
+
+    def prepare_images(self, instances: Iterable[TaskInstance] | None = None) -> list[BuiltImage]:
+        """The images of the member folders ``instances`` come from (all when None)."""
+        fams = (self.families.values() if instances is None
+                else {id(f): f for f in map(self._family, instances)}.values())
+        return [img for fam in fams for img in fam.prepare_images()]
 
     async def setup(self, sandbox: Sandbox | None, instance: TaskInstance) -> None:
         await self._family(instance).setup(sandbox, instance)

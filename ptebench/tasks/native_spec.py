@@ -57,6 +57,19 @@ def _check_path(value: str, info: ValidationInfo, what: str) -> str:
     return value
 
 
+def _check_context(dockerfile: str, info: ValidationInfo, what: str) -> None:
+    """A Dockerfile's build context (its folder, sent whole to the engine) may hold no
+    symlink that resolves outside the task folder: its target would be built into the image."""
+    ctx: Any = info.context
+    root: Path | None = ctx.get("root") if isinstance(ctx, dict) else None
+    if root is None:
+        return
+    escape = _escaping_link(root, (root / dockerfile).parent)
+    if escape is not None:
+        raise ValueError(f"{what} {dockerfile!r}: build context: {escape} (a symlink may not "
+                         "point outside the task folder: its target would be built into the image)")
+
+
 def _escaping_link(root: Path, path: Path) -> str | None:
     """Why ``path`` (or, for a folder, anything under it) resolves outside ``root``, or None."""
     top = root.resolve()
@@ -408,15 +421,13 @@ class TaskFile(Spec):
     def _build(cls, v: SandboxSpec, info: ValidationInfo) -> SandboxSpec:
         if v.build is not None:
             _check_path(v.build, info, "Dockerfile")
-            raise ValueError(
-                f"build: {v.build!r}: building a task's own Dockerfile is not supported yet "
-                "(the task would silently run on the base image); build it yourself "
-                "(FROM ptebench/base) and name it in sandbox.image")
+            _check_context(v.build, info, "build")
         for name, svc in v.services.items():
             if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", name):
                 raise ValueError(f"service name {name!r} must be a DNS label (a-z, 0-9, -)")
             if svc.build is not None:
                 _check_path(svc.build, info, f"services.{name}.build Dockerfile")
+                _check_context(svc.build, info, f"services.{name}.build")
         return v
 
     @model_validator(mode="after")

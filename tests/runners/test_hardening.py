@@ -247,3 +247,124 @@ def test_sigterm_while_a_host_scorer_blocks_ends_the_run(tmp_path: Path) -> None
             proc.kill()
     manifest = RunStore(out).read_manifest()
     assert manifest is not None and manifest.status == "interrupted", manifest
+
+
+def test_sigterm_keeps_the_interrupted_episode_and_resume_supersedes_it(tmp_path: Path) -> None:
+    """SIGTERM while the model server holds the episode's call: the episode has no line in
+    episodes.jsonl (so --resume runs it), but its transcript so far — the cancelled call
+    included — is kept as an ``interrupted`` row that ``ptebench show RUN --interrupted``
+    prints; after --resume the finished record supersedes it."""
+    from typer.testing import CliRunner
+
+    from ptebench.cli import app
+    from ptebench.results.transcript import TranscriptStore, load_transcript
+    from tests.models.wire import WireServer
+
+    with WireServer() as srv:
+        srv.hold = True
+        cfg = tmp_path / "exp.yaml"
+        cfg.write_text(yaml.safe_dump({
+            "name": "held", "sandbox": "local", "scaffolds": ["direct"], "baseline": "direct",
+            "tasks": [{"name": "arith", "limit": 1}],
+            "models": [{"id": "stub", "provider": "openai", "model": "stub-model",
+                        "base_url": srv.url + "/v1", "timeout_s": 600, "max_retries": 0}],
+        }))
+        out = tmp_path / "run"
+        proc = _start(cfg, out)
+        try:
+            srv.wait_held(1, timeout=120)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        srv.hold = False
+        srv.release_one()
+        manifest = RunStore(out).read_manifest()
+        assert manifest is not None and manifest.status == "interrupted", proc.communicate()
+        assert list(RunStore(out).iter_episodes()) == []
+        store = TranscriptStore(out)
+        try:
+            [cut] = store.interrupted()
+        finally:
+            store.close()
+        assert cut.reason.startswith("interrupted") and not cut.superseded
+        assert [c.error is not None and c.error.startswith("cancelled after ")
+                for c in cut.transcript.calls] == [True], cut.transcript.calls
+        shown = CliRunner().invoke(app, ["show", str(out), "--interrupted"])
+        assert shown.exit_code == 0, shown.output
+        assert cut.spec.episode_id in shown.output and "cancelled after" in shown.output
+
+        resumed = _start(cfg, out, "--resume")
+        _, err = resumed.communicate(timeout=300)
+        assert resumed.returncode == 0, err
+    [ep] = list(RunStore(out).iter_episodes())
+    assert ep.spec.episode_id == cut.spec.episode_id and ep.status == "ok", ep.reason
+    assert [c.error for c in load_transcript(out, ep.spec.episode_id).calls] == [None]
+    store = TranscriptStore(out)
+    try:
+        assert store.interrupted() == []
+        [old] = store.interrupted(include_superseded=True)
+        assert old.superseded and old.spec.episode_id == ep.spec.episode_id
+    finally:
+        store.close()
+    again = CliRunner().invoke(app, ["show", str(out), "--interrupted"])
+    assert again.exit_code == 0 and "no interrupted episodes" in again.output, again.output
+
+
+HUGE = {**GOOD, "scaffolds": ["direct"], "baseline": "direct",
+        "tasks": [{"name": "arith", "limit": 10}], "epochs": 1_000_000,
+        "max_episodes": 10_000_000}
+"""10^7 episodes: allowed by a raised max_episodes, far too many to hold as specs."""
+
+
+def test_a_raised_bound_plans_lazily_without_memory_per_episode() -> None:
+    """A plan of 10^7 episodes is a count and a generator: making it, reading its first
+    10,000 specs and testing membership leaves the process's peak RSS where it was (the
+    list of specs the old planner built measured 1.4 KB per spec here: ~14 GB for this plan)."""
+    import itertools
+    import resource
+
+    from ptebench.runners.plan import make_plan
+
+    exp = parse_experiment(HUGE, "exp.yaml")
+    tasks = open_tasks(exp)
+    before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    planned = make_plan(exp, tasks)
+    assert len(planned) == 10_000_000
+    head = list(itertools.islice(planned, 10_000))
+    assert len({s.episode_id for s in head}) == 10_000
+    assert all(planned.contains(s) for s in head[:100])
+    assert not planned.contains(head[0].model_copy(update={"epoch": 1_000_000}))
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before_kb) / 1024
+    assert grown_mb < 200, f"planning grew the peak RSS by {grown_mb:.0f} MB"
+    # the order is still epoch-major: the first 10 specs are epoch 0 of all 10 instances
+    assert [s.epoch for s in head[:10]] == [0] * 10 and head[10].epoch == 1
+
+
+def test_a_huge_run_stays_small_and_answers_sigterm(tmp_path: Path) -> None:
+    """A real run of the 10^7-episode plan: episodes start at once, the runner's peak RSS
+    (VmHWM of the process) stays far below what the specs would take, and SIGTERM ends it
+    with the manifest interrupted and the plan's size recorded."""
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(yaml.safe_dump(HUGE))
+    out = tmp_path / "run"
+    proc = _start(cfg, out)
+    deadline = time.monotonic() + 300  # a guard against a run that never starts, not a measure
+    try:
+        while not (out / "episodes.jsonl").exists() or \
+                (out / "episodes.jsonl").read_text().count("\n") < 20:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no episode was recorded"
+            time.sleep(0.1)
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        peak_mb = int(next(ln for ln in status.splitlines() if ln.startswith("VmHWM:")).split()[1]) / 1024
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert peak_mb < 1024, f"the runner's peak RSS was {peak_mb:.0f} MB"
+    manifest = RunStore(out).read_manifest()
+    assert manifest is not None and manifest.status == "interrupted"
+    assert manifest.planned_episodes == 10_000_000

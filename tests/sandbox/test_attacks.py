@@ -14,6 +14,7 @@ import contextlib
 import os
 import socket
 import threading
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -472,6 +473,60 @@ async def test_scripts_are_not_on_the_command_line(dprovider: DockerProvider) ->
         seen = (await s.exec("cat /tmp/seen")).stdout
         assert "sleep 2" in seen, "the watcher saw the root process run"
         assert "HIDDEN-TEST" not in seen, seen[:2000]
+
+
+SCAN = r"""
+import os, sys, time
+secret, control = sys.argv[1][::-1].encode(), sys.argv[2][::-1].encode()
+out, until = sys.argv[3], time.monotonic() + float(sys.argv[4])
+found, saw_control, scans = set(), False, 0
+while True:
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        for name in ("environ", "cmdline"):
+            try:
+                with open(f"/proc/{pid}/{name}", "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            if secret in data:
+                found.add(f"/proc/{pid}/{name}")
+            saw_control = saw_control or control in data
+    scans += 1
+    if time.monotonic() >= until:
+        break
+    time.sleep(0.01)
+with open(out, "w") as f:
+    f.write(f"scans={scans} control={saw_control} found={sorted(found)}\n")
+"""
+
+
+async def test_check_scripts_are_in_no_environ_or_cmdline(dprovider: DockerProvider) -> None:
+    """A check script running as the agent's uid (ctf ``fix_codebase``) runs the agent's
+    code; neither that code nor an agent process left running may read the script's text
+    from /proc/*/environ or /proc/*/cmdline (environ is readable by the same uid: the old
+    carrier). The script still runs whole and reads its own stdin."""
+    secret, control = f"HIDDEN-{uuid.uuid4().hex}", f"CONTROL-{uuid.uuid4().hex}"
+    async with dprovider.acquire(SMALL, {"run": "pytest-attacks", "episode": "environ"}) as s:
+        await s.write_file("scan.py", SCAN)
+        left = f"setsid -f python3 scan.py {secret[::-1]} {control[::-1]} /tmp/left 6; echo ok"
+        assert (await s.exec(left)).stdout == "ok\n"
+        check = (f"# hidden test: {secret}\n"
+                 f"python3 scan.py {secret[::-1]} {control[::-1]} /tmp/child 1.5\n"
+                 'read -r first; rest=$(tr "\\n" ,); echo "first=$first rest=$rest"\n'
+                 "cat /tmp/child\n")
+        r = await s.exec(check, timeout=30, input="line-1\nline-2\nline-3\n",
+                         env={"PTEBENCH_CONTROL": control})
+        assert r.exit_code == 0, r.stderr
+        first, child = r.stdout.splitlines()
+        assert first == "first=line-1 rest=line-2,line-3,", r.stdout
+        # the scanner could read the check shell's environ (it saw the control variable)
+        assert "control=True" in child and "found=[]" in child, child
+        wait = "for i in $(seq 300); do [ -s /tmp/left ] && break; sleep 0.1; done; cat /tmp/left"
+        seen = (await s.exec(wait, timeout=60)).stdout
+        assert "control=True" in seen and "found=[]" in seen, seen
+        await s.stop_agent()
 
 
 async def test_commands_over_128_kib_run(sb: DockerSandbox) -> None:

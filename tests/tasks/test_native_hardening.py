@@ -4,7 +4,10 @@ misbehave (block, cannot run) never turn into a score (issue 16)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import re
+import uuid
 from pathlib import Path
 
 import pytest
@@ -57,12 +60,141 @@ def test_symlink_inside_the_task_folder_is_fine(tmp_path: Path) -> None:
     assert fam.name == "fam"
 
 
-def test_a_dockerfile_build_is_refused_not_ignored(tmp_path: Path) -> None:
-    """``sandbox.build`` used to validate and then run on the base image."""
-    write(tmp_path, {"Dockerfile": "FROM ptebench/base\nRUN false\n"})
-    with pytest.raises(TaskFormatError, match="building a task's own Dockerfile is not supported"):
-        family(tmp_path, {"method": "exact"}, {"target": "x"},
-               extra={"sandbox": {"build": "Dockerfile"}})
+def test_a_build_context_symlink_out_of_the_task_folder_is_refused(tmp_path: Path) -> None:
+    """The Dockerfile's folder is sent whole to the engine: a link in it to a host file
+    would be built into the image."""
+    secret = _secret(tmp_path)
+    root = tmp_path / "task"
+    write(root, {"env/Dockerfile": "FROM ptebench/base\nCOPY . /opt/ctx\n"})
+    (root / "env" / "notes.txt").symlink_to(secret)
+    with pytest.raises(TaskFormatError) as e:
+        family(root, {"method": "exact"}, {"target": "x"}, extra={"sandbox": {"build": "env/Dockerfile"}})
+    assert "build context" in str(e.value) and str(secret) in str(e.value)
+
+
+NONCE = "ptebench.test.nonce"
+
+
+def _images_gone(root: Path) -> None:
+    """Remove what the builds of ``root``'s task made: tagged images and the layers a failed
+    build leaves (all carry the test's nonce label), newest first."""
+    from ptebench.sandbox import engine
+
+    nonce = (root / "env" / ".nonce").read_text()
+    client = engine.client()
+    try:
+        found = client.images.list(all=True, filters={"label": f"{NONCE}={nonce}"})
+        for img in sorted(found, key=lambda i: str(i.attrs.get("Created")), reverse=True):
+            with contextlib.suppress(Exception):
+                client.images.remove(img.id, force=True)
+    finally:
+        client.close()
+
+
+def _build_task(root: Path, dockerfile: str) -> Path:
+    """A task whose Dockerfile adds a file its solution prints; the check is the answer."""
+    nonce = uuid.uuid4().hex  # a fresh image per test run: the cache is the engine's
+    (root / "env").mkdir(parents=True)
+    (root / "env" / ".dockerignore").write_text(".nonce\n")
+    (root / "env" / ".nonce").write_text(nonce)
+    family(root, {"method": "exact"}, {"target": "built-into-the-image", "solution": "solve.sh"},
+           extra={"family": f"builds-{nonce[:8]}", "sandbox": {"build": "env/Dockerfile"}},
+           files={"env/Dockerfile": dockerfile.replace("NONCE", nonce),
+                  "env/payload.txt": "built-into-the-image\n",
+                  "solve.sh": "cat /opt/payload.txt\n"})
+    return root
+
+
+ADDS_A_FILE = """\
+ARG PTEBENCH_BASE=ptebench/base
+FROM ${PTEBENCH_BASE}
+LABEL ptebench.test.nonce=NONCE
+COPY payload.txt /opt/payload.txt
+"""
+
+
+@pytest.mark.docker
+def test_sandbox_build_is_built_seen_inside_and_cached(tmp_path: Path) -> None:
+    """``sandbox.build`` is built (offline, FROM ptebench/base): the solution reads the
+    file the Dockerfile added; the second validation reuses the image by its content hash."""
+    from tests.sandbox.conftest import docker_gate
+
+    docker_gate()
+    root = _build_task(tmp_path / "task", ADDS_A_FILE)
+    fam = load_family(root)
+    try:
+        first = CliRunner().invoke(tasks_app, ["validate", str(root), "--run"])
+        assert first.exit_code == 0, first.output
+        assert "built in" in first.output and "pass" in first.output, first.output
+        built = fam.build_image()  # a second load of the folder: the tag exists, nothing built
+        tag = built.tag
+        assert built.built is False and tag.startswith(f"ptebench/task-{fam.name}:"), built
+        assert tag in first.output
+        again = CliRunner().invoke(tasks_app, ["validate", str(root)])
+        assert again.exit_code == 0 and f"{tag} (cached)" in again.output, again.output
+        # a changed context file is a new hash, so a new image
+        (root / "env" / "payload.txt").write_text("changed\n")
+        changed = load_family(root).build_image()
+        assert changed.built is True and changed.tag != tag
+    finally:
+        _images_gone(root)
+
+
+@pytest.mark.docker
+async def test_a_built_image_still_gets_the_hardened_profile(tmp_path: Path) -> None:
+    from ptebench.sandbox.docker import DockerProvider
+    from tests.sandbox.conftest import docker_gate
+
+    docker_gate()
+    root = _build_task(tmp_path / "task", ADDS_A_FILE)
+    fam = load_family(root)
+    fam.prepare_images()
+    spec = fam.sandbox_spec(fam.instances()[0])
+    assert spec is not None and spec.image == fam.build_image().tag and spec.build is None
+    provider = DockerProvider(warm=0)
+    try:
+        async with provider.acquire(spec, {"ptebench.run": "pytest-build"}) as sb:
+            assert (await sb.exec("cat /opt/payload.txt")).stdout == "built-into-the-image\n"
+            caps = (await sb.exec("grep CapEff /proc/self/status; touch /opt/x", user="root"))
+            assert "0000000000000000" in caps.stdout and caps.exit_code != 0, caps
+            prof = sb.profile()
+            assert sb.container.attrs["Config"]["Image"] == spec.image
+            assert prof["read_only_root"] is True and prof["cap_drop"] == ["ALL"], prof
+            assert prof["no_new_privileges"] is True and prof["network"] == "none", prof
+    finally:
+        await provider.aclose()
+        _images_gone(root)
+
+
+@pytest.mark.docker
+def test_a_failing_dockerfile_fails_validate_and_the_run(tmp_path: Path) -> None:
+    """``RUN false``: `tasks validate` exits 2 naming the folder and the step; a run stops
+    before any episode and writes nothing."""
+    from ptebench.runners.config import parse_experiment
+    from ptebench.runners.local import run_experiment
+    from ptebench.tasks.native import TaskBuildError
+    from tests.sandbox.conftest import docker_gate
+
+    docker_gate()
+    root = _build_task(tmp_path / "task", ADDS_A_FILE + "RUN echo about to fail && false\n")
+    res = CliRunner().invoke(tasks_app, ["validate", str(root)])
+    assert res.exit_code == 2, res.output
+    flat = " ".join(res.output.split())
+    assert f"task folder {root}" in flat, flat
+    assert re.search(r"build failed at step 5/\d+ \(RUN echo about to fail && false\)", flat), flat
+    assert "Traceback" not in res.output
+    exp = parse_experiment({
+        "name": "build-fails",
+        "models": [{"id": "m", "provider": "scripted", "outputs": ["Action: submit: x"]}],
+        "scaffolds": [{"name": "react", "params": {"max_steps": 2}}], "baseline": "react",
+        "tasks": [{"path": str(root)}], "sandbox": "docker", "sandbox_options": {"warm": 0},
+    })
+    try:
+        with pytest.raises(TaskBuildError, match="RUN echo about to fail"):
+            run_experiment(exp, tmp_path / "run")
+    finally:
+        _images_gone(root)
+    assert not (tmp_path / "run" / "run.json").exists()
 
 
 SLOW = """\

@@ -22,7 +22,9 @@ import io
 import os
 import re
 import tarfile
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,45 @@ _FROM = re.compile(r"^(\s*FROM\s+)((?:--\S+\s+)*)(\S+)(.*)$", re.IGNORECASE | re
 
 class ImageBuildError(SandboxError):
     """The Dockerfile did not build (the message names the file and the failing step)."""
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """What ``build_image`` produced."""
+
+    tag: str
+    """``<repo>:<content hash>``."""
+    image_id: str
+    built: bool
+    """False when the tag already existed (the cache hit: nothing was built)."""
+    seconds: float
+
+
+_ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?\s*$", re.IGNORECASE | re.MULTILINE)
+_STEP = re.compile(r"^Step (\d+/\d+) : (.*)$", re.MULTILINE)
+
+
+def expand_from_args(text: str, build_args: Mapping[str, str]) -> str:
+    """``FROM ${NAME}`` / ``FROM $NAME`` lines with the build argument (or the default of an
+    ``ARG`` declared before the first ``FROM``) filled in, so the base image can be looked
+    up, hashed and named in errors."""
+    first = _FROM.search(text)
+    head = text[: first.start()] if first else text
+    values = {m.group(1): m.group(2) or "" for m in _ARG.finditer(head)}
+    values.update(build_args)
+
+    def sub(m: re.Match[str]) -> str:
+        image = re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)",
+                       lambda v: values.get(v.group(1) or v.group(2), v.group(0)), m.group(3))
+        return f"{m.group(1)}{m.group(2)}{image}{m.group(4)}"
+
+    return _FROM.sub(sub, text)
+
+
+def failing_step(log: str) -> str | None:
+    """The last ``Step N/M : INSTRUCTION`` line of a build log (the step that failed)."""
+    steps = _STEP.findall(log)
+    return f"step {steps[-1][0]} ({steps[-1][1].strip()})" if steps else None
 
 
 def image_map_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -110,7 +151,16 @@ def rewrite_from(text: str, mapping: Mapping[str, str]) -> str:
     return _FROM.sub(sub, text)
 
 
-def build_dockerfile(
+def build_dockerfile(context: Path, dockerfile: Path | None = None, **kwargs: Any) -> str:
+    """``build_image`` (same arguments), returning only the tag.
+
+    Raises:
+        ConfigError, ImageBuildError: as ``build_image``.
+    """
+    return build_image(context, dockerfile, **kwargs).tag
+
+
+def build_image(
     context: Path,
     dockerfile: Path | None = None,
     *,
@@ -121,8 +171,9 @@ def build_dockerfile(
     timeout_s: float = 600.0,
     labels: Mapping[str, str] | None = None,
     client: Any = None,
-) -> str:
-    """Build ``dockerfile`` (default ``context/Dockerfile``) with ``context``; returns the tag.
+) -> BuiltImage:
+    """Build ``dockerfile`` (default ``context/Dockerfile``) with ``context`` unless its tag
+    exists already.
 
     ``network``: whether RUN steps get a network (default none: builds are offline and
     cannot fetch anything). ``timeout_s`` bounds the whole build.
@@ -141,7 +192,9 @@ def build_dockerfile(
     client = client or engine.client()
     try:
         mapping = {**image_map_from_env(), **(image_map or {})}
-        text = dockerfile.read_text()
+        t0 = time.monotonic()
+        args = dict(sorted((build_args or {}).items()))
+        text = expand_from_args(dockerfile.read_text(), args)
         used: dict[str, str] = {}
         for image in from_images(text):
             if _local_id(client, image) is None and image in mapping:
@@ -150,7 +203,6 @@ def build_dockerfile(
         ids = []
         for image in from_images(text):
             ids.append(f"{image}@{_local_id(client, image)}")
-        args = dict(sorted((build_args or {}).items()))
         digest = hashlib.sha256()
         digest.update(text.encode() + b"\0" + repr(args).encode() + b"\0" + repr(ids).encode())
         buf = io.BytesIO()
@@ -169,8 +221,9 @@ def build_dockerfile(
             info.size = len(text.encode())
             tar.addfile(info, io.BytesIO(text.encode()))
         tag = f"{repo}:{digest.hexdigest()[:16]}"
-        if _local_id(client, tag) is not None:
-            return tag
+        cached = _local_id(client, tag)
+        if cached is not None:
+            return BuiltImage(tag, cached, False, time.monotonic() - t0)
         docker = engine.docker_module()
         builder = docker.from_env(timeout=max(int(timeout_s), 1)) if own else client
         api = builder.api
@@ -191,9 +244,11 @@ def build_dockerfile(
         finally:
             if own:
                 builder.close()
-        if error is None and _local_id(client, tag) is not None:
-            return tag
+        image_id = _local_id(client, tag) if error is None else None
+        if image_id is not None:
+            return BuiltImage(tag, image_id, True, time.monotonic() - t0)
         tail = "".join(log)[-1500:].strip()
+        step = failing_step("".join(log))
         missing = [i.split("@")[0] for i in ids if i.endswith("@None")]
         if missing:
             first = missing[0]
@@ -202,7 +257,8 @@ def build_dockerfile(
                 f"({error}). Map it to a local image: the experiment option image_map "
                 f"({{{first}: ptebench/base}}) or {IMAGE_MAP_ENV}='{first}=ptebench/base'"
             )
-        raise ImageBuildError(f"{dockerfile}: build failed: {error}\n{tail}")
+        at = f" at {step}" if step else ""
+        raise ImageBuildError(f"{dockerfile}: build failed{at}: {(error or '').strip()}\n{tail}")
     finally:
         if own:
             client.close()
