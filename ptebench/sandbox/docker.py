@@ -306,7 +306,10 @@ class DockerSandbox:
         self, execd: ExecClient, argv: list[str], data: bytes | None, cwd: str,
         env: dict[str, str], timeout: float | None, limit: int | None,
     ) -> engine.RawExec:
-        rid, fut = execd.submit(argv, data, cwd, env, timeout, limit)
+        try:
+            rid, fut = execd.submit(argv, data, cwd, env, timeout, limit)
+        except SandboxError as e:  # the server is gone: say why (the container died, ...)
+            raise await _blocking(engine.container_fault, self.container, e) from e
         wait = None if timeout is None else timeout + engine.KILL_GRACE_S
         killed = False
         try:
