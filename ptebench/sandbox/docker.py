@@ -413,12 +413,23 @@ class DockerSandbox:
         if raw.exit_code != 0:
             raise SandboxError(f"cannot write {p}: {raw.stderr.decode(errors='replace').strip()}")
 
-    async def _owner(self, path: str) -> str:
-        """The user owning ``path`` in the container (the sandbox user if it cannot be read)."""
-        res = await self._exec_raw(["stat", "-c", "%U", path], 30, None, None, "root", None,
-                                   4096)
-        name = res.stdout.decode().strip()
-        return name if res.exit_code == 0 and name and name != "UNKNOWN" else self.spec.user
+    async def _archivers(self, path: str) -> list[str]:
+        """Who archives the entries of tmpfs ``path``: its owner, then the sandbox user —
+        each only if it owns an entry there (one command as the sandbox user, so no
+        ``docker exec`` on the exec-server path when everything is the agent's). Another
+        user's entry is visible to that listing: it, or a directory above it that is not
+        the agent's, is listed; when the listing fails anywhere (a directory the agent
+        cannot read, the mount root included), both archive, as before."""
+        script = ('set -o pipefail; stat -c %U -- "$0" && '
+                  'find "$0" -mindepth 1 -printf "%u\\n" 2>/dev/null | sort -u')
+        res = await self._exec_raw(["bash", "-c", script, path], 30, None, None, None, None,
+                                   1 << 16)
+        lines = res.stdout.decode().split()
+        owner = lines[0] if lines and lines[0] != "UNKNOWN" else self.spec.user
+        if res.exit_code != 0:
+            return list(dict.fromkeys([owner, self.spec.user]))
+        present = set(lines[1:])
+        return [u for u in dict.fromkeys([owner, self.spec.user]) if u in present]
 
     async def snapshot(self) -> str:
         """Archive the writable state to files under the provider's snapshot directory.
@@ -442,7 +453,7 @@ class DockerSandbox:
                 # files nor give files away on restore. So each user (the mount's owner first,
                 # then the sandbox user) archives the entries it owns and later restores them.
                 tars[path] = []
-                for n, user in enumerate(dict.fromkeys([await self._owner(path), self.spec.user])):
+                for n, user in enumerate(await self._archivers(path)):
                     script = ('cd "$0" && find . -mindepth 1 -user "$1" -print0 '
                               '| tar --null --no-recursion --ignore-failed-read -T - -cf -')
                     raw = await self._exec_raw(["bash", "-c", script, path, user], None, None,
