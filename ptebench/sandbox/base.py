@@ -2,8 +2,10 @@
 
 A backend (local subprocess, Docker) provides a ``SandboxProvider`` registered under kind
 'sandbox'. The runner acquires one sandbox per episode with ``provider.acquire(spec, labels)``
-— an async context manager, so it is released on success, error and cancellation alike —
-and never reuses it for another episode.
+— an async context manager, so it is released on success, error and cancellation alike.
+A sandbox is never shared by two episodes at once; a task that declares ``reuse: true`` lets
+the Docker backend hand a released container to a later episode after a verified reset
+(docs/sandbox.md, *Recycling*), and every other one is removed.
 """
 
 from __future__ import annotations
@@ -120,6 +122,12 @@ class SandboxSpec(Record):
     services: dict[str, ServiceSpec] = Field(default_factory=dict)
     """Service containers by name (a DNS name on the episode's network). With services, a
     ``none`` network becomes the episode's own internal network (agent + services only)."""
+    reuse: bool = False
+    """The task declares that its episodes may run in a container an earlier episode used,
+    once that container is reset and the reset verified (every process of the episode
+    killed, the writable paths and IPC objects back to the pristine fingerprint; any
+    mismatch removes the container instead). Only a task whose whole state lives in those
+    paths may say so; honoured for a read-only root without services (docker backend)."""
 
 
 class ExecResult(Record):

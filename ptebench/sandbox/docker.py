@@ -9,6 +9,10 @@ whole writable state is the workdir volume and the tmpfs mounts, which commit do
 A snapshot tars those (plus a commit of the container layer when a task turned
 ``read_only_root`` off); restore starts a fresh container (from the warm pool) and unpacks
 them. docs/sandbox.md has the measured comparison with commit and replay.
+
+Commands go through the exec server (execd.py) where the image can run it, else through
+docker exec (``exec_server: auto``, the default). A task that declares ``reuse`` gets its
+released containers reset, verified and handed to later episodes (recycle.py).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from typing import Any, TypeVar
 
 from ptebench.errors import ConfigError, SandboxError
 from ptebench.registry import register
-from ptebench.sandbox import engine
+from ptebench.sandbox import engine, recycle
 from ptebench.sandbox.base import (
     DEFAULT_OUTPUT_LIMIT,
     ExecResult,
@@ -39,7 +43,14 @@ from ptebench.sandbox.base import (
     shell_argv,
 )
 from ptebench.sandbox.execd import ExecClient, to_raw
-from ptebench.sandbox.pool import LABEL_OWNER, Started, WarmPool, check_engine, remove
+from ptebench.sandbox.pool import (
+    LABEL_OWNER,
+    ExecServerMode,
+    Started,
+    WarmPool,
+    check_engine,
+    remove,
+)
 from ptebench.sandbox.profile import (
     LABEL_EPISODE,
     LABEL_KIND,
@@ -117,16 +128,33 @@ class DockerSandbox:
         self.labels = labels
         self.container = started.container
         self._closed = False
+        self.use = started.uses
+        """Which use of its container this sandbox is (1: a new container)."""
 
     @property
     def id(self) -> str:
         return str(self.container.id)
+
+    @property
+    def started(self) -> Started:
+        """The container and what came with it (kept across uses when it is recycled)."""
+        return self._s
 
     def profile(self) -> dict[str, object]:
         out = describe(self._s.kwargs, self.container.attrs, self._provider.engine_facts,
                        self.spec.user)
         out["labels"] = dict(self.labels)
         out["container"] = self.container.name
+        out["container_id"] = self.id[:12]  # a recycled container keeps it across episodes
+        out["exec_path_reason"] = self._s.exec_reason
+        if self._provider.may_recycle(self.spec):
+            pristine = self._s.pristine
+            out["recycle"] = {
+                "use": self.use,
+                "before_use": "new container" if self.use == 1 else
+                "reset, verified against the pristine fingerprint",
+                "pristine_sha256": None if pristine is None else recycle.digest(pristine),
+            }
         kind = network_kind(self.spec)
         out["network_kind"] = kind
         if kind == "episode-bridge":
@@ -270,11 +298,19 @@ class DockerSandbox:
             raise await _blocking(engine.container_fault, self.container, None)
         return raw
 
+    async def exec_raw(self, argv: list[str], timeout: float, stdin: bytes | None,
+                       limit: int) -> engine.RawExec:
+        """Run one of ptebench's own commands (the reset) as the sandbox user, from ``/``."""
+        return await self._exec_raw(argv, timeout, stdin, "/", None, None, limit)
+
     async def _exec_server(
         self, execd: ExecClient, argv: list[str], data: bytes | None, cwd: str,
         env: dict[str, str], timeout: float | None, limit: int | None,
     ) -> engine.RawExec:
-        rid, fut = execd.submit(argv, data, cwd, env, timeout, limit)
+        try:
+            rid, fut = execd.submit(argv, data, cwd, env, timeout, limit)
+        except SandboxError as e:  # the server is gone: say why (the container died, ...)
+            raise await _blocking(engine.container_fault, self.container, e) from e
         wait = None if timeout is None else timeout + engine.KILL_GRACE_S
         killed = False
         try:
@@ -378,12 +414,23 @@ class DockerSandbox:
         if raw.exit_code != 0:
             raise SandboxError(f"cannot write {p}: {raw.stderr.decode(errors='replace').strip()}")
 
-    async def _owner(self, path: str) -> str:
-        """The user owning ``path`` in the container (the sandbox user if it cannot be read)."""
-        res = await self._exec_raw(["stat", "-c", "%U", path], 30, None, None, "root", None,
-                                   4096)
-        name = res.stdout.decode().strip()
-        return name if res.exit_code == 0 and name and name != "UNKNOWN" else self.spec.user
+    async def _archivers(self, path: str) -> list[str]:
+        """Who archives the entries of tmpfs ``path``: its owner, then the sandbox user —
+        each only if it owns an entry there (one command as the sandbox user, so no
+        ``docker exec`` on the exec-server path when everything is the agent's). Another
+        user's entry is visible to that listing: it, or a directory above it that is not
+        the agent's, is listed; when the listing fails anywhere (a directory the agent
+        cannot read, the mount root included), both archive, as before."""
+        script = ('set -o pipefail; stat -c %U -- "$0" && '
+                  'find "$0" -mindepth 1 -printf "%u\\n" 2>/dev/null | sort -u')
+        res = await self._exec_raw(["bash", "-c", script, path], 30, None, None, None, None,
+                                   1 << 16)
+        lines = res.stdout.decode().split()
+        owner = lines[0] if lines and lines[0] != "UNKNOWN" else self.spec.user
+        if res.exit_code != 0:
+            return list(dict.fromkeys([owner, self.spec.user]))
+        present = set(lines[1:])
+        return [u for u in dict.fromkeys([owner, self.spec.user]) if u in present]
 
     async def snapshot(self) -> str:
         """Archive the writable state to files under the provider's snapshot directory.
@@ -407,7 +454,7 @@ class DockerSandbox:
                 # files nor give files away on restore. So each user (the mount's owner first,
                 # then the sandbox user) archives the entries it owns and later restores them.
                 tars[path] = []
-                for n, user in enumerate(dict.fromkeys([await self._owner(path), self.spec.user])):
+                for n, user in enumerate(await self._archivers(path)):
                     script = ('cd "$0" && find . -mindepth 1 -user "$1" -print0 '
                               '| tar --null --no-recursion --ignore-failed-read -T - -cf -')
                     raw = await self._exec_raw(["bash", "-c", script, path, user], None, None,
@@ -473,11 +520,17 @@ class DockerSandbox:
             raise
         return sb
 
+    def retire(self) -> None:
+        """Refuse every further use of this handle (its container lives on elsewhere)."""
+        self._closed = True
+
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._provider.live.pop(self.id, None)
+        if await self._provider.recycle_container(self):
+            return
         if self._s.execd is not None:
             self._s.execd.close()
         await _blocking(remove, self.container, self._s.volume, self._s.network, self._s.services)
@@ -501,15 +554,20 @@ class DockerProvider:
     name = "docker"
 
     def __init__(
-        self, max_sandboxes: int | None = None, warm: int = 1, exec_server: bool = False,
-        snapshot_dir: str | None = None, snapshot_budget_mb: int | None = None,
-        snapshot_max_mb: int | None = None,
+        self, max_sandboxes: int | None = None, warm: int = 1,
+        exec_server: ExecServerMode = "auto", snapshot_dir: str | None = None,
+        snapshot_budget_mb: int | None = None, snapshot_max_mb: int | None = None,
+        recycle: bool = True,
     ) -> None:
         """``max_sandboxes``: concurrent sandboxes (default from CPUs and memory);
         ``warm``: containers kept started ahead of demand per spec (0 disables the pool);
-        ``exec_server``: run commands through the in-container server (see execd.py);
+        ``exec_server``: run commands through the in-container server (execd.py) — ``auto``
+        where the image can run it (python3 ≥ 3.9, no ENTRYPOINT, no label
+        ``ptebench.exec_server=false``), else docker exec; true or false to force a path;
         ``snapshot_dir`` / ``snapshot_budget_mb`` / ``snapshot_max_mb``: where snapshots are
-        kept on disk, how much all live ones may hold, and the cap of one (snapstore.py).
+        kept on disk, how much all live ones may hold, and the cap of one (snapstore.py);
+        ``recycle``: reset, verify and reuse the containers of tasks that declare ``reuse``
+        (false: every episode gets a new container).
 
         Raises:
             ConfigError: an option out of range (the experiment's sandbox_options).
@@ -519,11 +577,18 @@ class DockerProvider:
             ("snapshot_budget_mb", snapshot_budget_mb, 1), ("snapshot_max_mb", snapshot_max_mb, 1)]
         bad = [f"{k}: {v!r} (must be an integer ≥ {lo})" for k, v, lo in counts
                if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo)]
-        if exec_server not in (True, False):
-            bad.append(f"exec_server: {exec_server!r} (true or false)")
+        if exec_server not in (True, False, "auto"):
+            bad.append(f"exec_server: {exec_server!r} (auto, true or false)")
+        if recycle not in (True, False):
+            bad.append(f"recycle: {recycle!r} (true or false)")
         if bad:
             raise ConfigError("sandbox_options: " + "; ".join(bad))
-        self.exec_server = exec_server
+        self.exec_server: ExecServerMode = exec_server
+        self.recycle = recycle
+        self.recycled = 0
+        """Containers handed to a later episode after a verified reset."""
+        self.recycle_failures: list[str] = []
+        """Containers removed instead of recycled, and why (a failed reset or verification)."""
         self.max_sandboxes = max_sandboxes or default_max_sandboxes()
         self._snap_opts = (snapshot_dir, snapshot_budget_mb, snapshot_max_mb)
         self._snap_store: SnapshotStore | None = None
@@ -580,18 +645,62 @@ class DockerProvider:
     @property
     def pool(self) -> WarmPool:
         if self._pool is None:
-            self._pool = WarmPool(self.client, self._warm, self.owner, self.exec_server)
+            self._pool = WarmPool(self.client, self._warm, self.owner, self.exec_server,
+                                  cap=self.max_sandboxes)
         return self._pool
+
+    @property
+    def created(self) -> int:
+        """Containers this provider started (pooled, cold, restored; not counting reuses)."""
+        return self._pool.created if self._pool is not None else 0
+
+    def may_recycle(self, spec: SandboxSpec) -> bool:
+        """A container of ``spec`` may serve a later episode after a verified reset: the
+        task declared ``reuse``, recycling is on, and the whole writable state is what the
+        reset covers (read-only root, no service containers)."""
+        return (self.recycle and spec.reuse and spec.read_only_root and not spec.services)
+
+    async def recycle_container(self, sb: DockerSandbox) -> bool:
+        """Reset a closed sandbox's container, verify it and give it back to the pool.
+
+        The reset runs through a new handle: the closed one (which an episode's code may
+        still hold) stays closed. False when the container is not recyclable or failed
+        (the caller removes it; the reason is in ``recycle_failures``).
+        """
+        started = sb.started
+        pool = self._pool
+        if (not self.may_recycle(sb.spec) or started.pristine is None or pool is None
+                or pool.closed):
+            return False
+        handle = DockerSandbox(self, started, sb.spec, sb.labels)
+        why = await recycle.reset(handle, started.pristine, started.image.workdir_tar)
+        handle.retire()
+        if why is None and pool.give_back(sb.spec, sb.labels, started):
+            self.recycled += 1
+            return True
+        if why is not None:
+            self.recycle_failures.append(f"{sb.container.name}: {why}")
+        return False
 
     async def open(self, spec: SandboxSpec, labels: dict[str, str]) -> DockerSandbox:
         """A started sandbox outside any context manager (``restore`` uses it); caller closes."""
         lab = _labels(labels)
         _ = self.client  # first use: connects (main thread, so the SIGTERM hook can be set)
-        started = await self.pool.take(spec, lab) if self._warm else None
+        reuse = self.may_recycle(spec)
+        started = await self.pool.take(spec, lab) if self._warm or reuse else None
         if started is None:
-            started = await self.pool.start(spec, lab, pooled=False)
+            # a container that may serve several episodes carries none in its labels
+            started = await self.pool.start(spec, lab, pooled=reuse)
+            if reuse:
+                await self.pool.name_after(started, lab)
+        started.uses += 1
         sb = DockerSandbox(self, started, spec, lab)
         self.live[sb.id] = sb
+        if reuse and started.pristine is None and started.image.python is not None:
+            try:
+                started.pristine = await recycle.fingerprint(sb)
+            except SandboxError as e:  # not recycled then; the episode is not affected
+                self.recycle_failures.append(f"{sb.container.name}: no fingerprint: {e}")
         return sb
 
     async def prewarm(self, spec: SandboxSpec, labels: dict[str, str]) -> None:

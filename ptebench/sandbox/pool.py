@@ -1,9 +1,11 @@
 """Starting hardened containers, and keeping a few started ahead of demand (the warm pool).
 
-A pooled container is never handed out twice: ``take`` removes it from the pool, and the
-sandbox that gets it removes it on close. Docker labels are fixed at creation, so a pooled
-container carries the run's labels plus ``ptebench.pool=warm``; the episode it ends up
-serving is written into its name on ``take`` (and recorded in the sandbox profile).
+A pooled container serves one episode at a time: ``take`` removes it from the pool, and the
+sandbox that gets it removes it on close — unless the task declared ``reuse`` and the
+container passed a verified reset (recycle.py), which ``give_back`` returns to the pool.
+Docker labels are fixed at creation, so a pooled container carries the run's labels plus
+``ptebench.pool=warm``; the episode it serves is written into its name on ``take`` (and
+recorded in the sandbox profile).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import contextlib
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ptebench.errors import SandboxError
 from ptebench.sandbox import engine
@@ -52,6 +54,17 @@ def episode_of(name: str, labels: dict[str, str]) -> str:
     return name.removeprefix("ptebench-")[:-9] or name
 
 
+LABEL_EXEC_SERVER = "ptebench.exec_server"
+"""Image label: ``false`` keeps the image on docker exec even where the server could run."""
+
+ExecServerMode = bool | Literal["auto"]
+
+PYTHON_PROBE = ("import ctypes, os, sys; assert sys.version_info >= (3, 9); "
+                "ctypes.CDLL(None).prctl; os.waitstatus_to_exitcode; "
+                "print('ptebench-exec-server-ok %d.%d.%d' % sys.version_info[:3])")
+"""What the exec server needs of the image's python3 (execd.SERVER), checked by running it."""
+
+
 @dataclass
 class ImageInfo:
     """What a sandbox needs to know about its image before starting it."""
@@ -59,9 +72,33 @@ class ImageInfo:
     uid: int
     gid: int
     workdir_tar: bytes
+    """The image's own workdir content (the tmpfs workdir would otherwise hide it)."""
     homes: dict[str, str] = field(default_factory=dict)
     """Home directory of each user in /etc/passwd (HOME of a command run as that user)."""
-    """The image's own workdir content (the tmpfs workdir would otherwise hide it)."""
+    entrypoint: list[str] | None = None
+    """The image's ENTRYPOINT (the exec server is chosen by default only without one)."""
+    exec_label: str | None = None
+    """The image's ``ptebench.exec_server`` label, if any."""
+    python: str | None = None
+    """Version of the image's python3 when it can run the exec server as the spec's user
+    (checked by running it), else None."""
+    python_why: str = "not probed"
+    """Why ``python`` is None."""
+
+    def exec_server(self, mode: ExecServerMode) -> tuple[bool, str]:
+        """Whether a container of this image runs its commands through the exec server,
+        and why (recorded in the profile as ``exec_path_reason``)."""
+        if mode is True:
+            return True, "sandbox_options exec_server: true"
+        if mode is False:
+            return False, "sandbox_options exec_server: false"
+        if (self.exec_label or "").lower() in ("false", "0", "no"):
+            return False, f"auto: the image's label {LABEL_EXEC_SERVER}={self.exec_label}"
+        if self.entrypoint:
+            return False, "auto: the image has an ENTRYPOINT"
+        if self.python is None:
+            return False, f"auto: the image cannot run the exec server ({self.python_why})"
+        return True, f"auto: the image runs it (python3 {self.python})"
 
 
 @dataclass
@@ -78,14 +115,23 @@ class Started:
     """Connection to the opt-in exec server, else None (commands use docker exec)."""
     services: dict[str, Any] | None = None
     """The task's service containers by name (on ``network``), else None."""
+    exec_reason: str = ""
+    """Why this exec path (ImageInfo.exec_server)."""
+    pristine: dict[str, Any] | None = None
+    """Fingerprint when new (recycle.py), taken for a task that declared ``reuse``."""
+    uses: int = 0
+    """Episodes (or forks) this container has served so far."""
 
 
 def _name_part(s: str, n: int = 40) -> str:
     return re.sub(r"[^a-zA-Z0-9_.-]", "-", s)[:n] or "x"
 
 
-def image_info(client: Any, image: str, user: str, workdir: str) -> ImageInfo:
-    """uid/gid of ``user`` and the workdir content of ``image``, read from a never-started container.
+def image_info(client: Any, image: str, user: str, workdir: str,
+               probe_python: bool = False) -> ImageInfo:
+    """uid/gid of ``user`` and the workdir content of ``image``, read from a never-started
+    container; with ``probe_python``, whether the image's python3 can run the exec server
+    as ``user`` (one short container run per image and user).
 
     Raises:
         SandboxError: the image does not exist (build it, or run ``ptebench sandbox build``).
@@ -114,9 +160,40 @@ def image_info(client: Any, image: str, user: str, workdir: str) -> ImageInfo:
             tar = engine.reroot_tar(b"".join(probe.get_archive(workdir)[0]))
         except docker.errors.NotFound:
             tar = b""
+        config = probe.attrs.get("Config") or {}
     finally:
         probe.remove(force=True, v=True)  # v: an image from a commit declares volumes
-    return ImageInfo(uid, gid, tar, homes)
+    info = ImageInfo(uid, gid, tar, homes, entrypoint=config.get("Entrypoint") or None,
+                     exec_label=(config.get("Labels") or {}).get(LABEL_EXEC_SERVER))
+    if probe_python:
+        info.python, info.python_why = python_version(client, image, user)
+    return info
+
+
+def python_version(client: Any, image: str, user: str) -> tuple[str | None, str]:
+    """(version, "") when ``python3 -I`` in ``image`` runs the exec server's needs as
+    ``user`` under the hardened profile, else (None, why)."""
+    docker = engine.docker_module()
+    ct = None
+    try:
+        ct = engine.retrying(lambda: client.containers.create(
+            image, entrypoint=["python3", "-I", "-c", PYTHON_PROBE], command=[], user=user,
+            network_mode="none", cap_drop=["ALL"], security_opt=["no-new-privileges:true"],
+            read_only=True, mem_limit="128m", pids_limit=32, labels={LABEL_KIND: "probe"}))
+        ct.start()
+        code = ct.wait(timeout=60).get("StatusCode")
+        out = ct.logs(stdout=True, stderr=True).decode(errors="replace").strip()
+    except docker.errors.DockerException as e:
+        return None, f"python3 does not start: {str(e)[-200:]}"
+    except Exception as e:  # a wait that timed out (requests) or a lost connection
+        return None, f"python3 probe failed: {type(e).__name__}: {e}"
+    finally:
+        if ct is not None:
+            with contextlib.suppress(Exception):
+                ct.remove(force=True, v=True)
+    if code == 0 and out.startswith("ptebench-exec-server-ok "):
+        return out.split()[1], ""
+    return None, f"python3 probe exited {code}: {out[-200:]}"
 
 
 def start(
@@ -236,13 +313,18 @@ def remove(container: Any | None, volume: Any | None, network: Any | None = None
 
 
 class WarmPool:
-    """Pre-started containers per (spec, run labels), refilled in the background."""
+    """Pre-started containers per (spec, run labels), refilled in the background, and the
+    recycled ones given back (at most ``cap`` ready per key)."""
 
-    def __init__(self, client: Any, size: int, owner: str, exec_server: bool = False) -> None:
+    def __init__(self, client: Any, size: int, owner: str, exec_server: ExecServerMode = False,
+                 cap: int = 64) -> None:
         self.client = client
-        self.exec_server = exec_server
+        self.exec_server: ExecServerMode = exec_server
         self.size = size
+        self.cap = cap
         self.owner = owner
+        self.created = 0
+        """Containers started (pooled or not) by this pool."""
         self._ready: dict[str, list[Started]] = {}
         self._filling: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -252,8 +334,10 @@ class WarmPool:
     async def info(self, spec: SandboxSpec) -> ImageInfo:
         k = (spec.image, spec.user, spec.workdir)
         if k not in self._infos:
+            # python3 is probed for the exec server's automatic choice and for recycling
+            probe = self.exec_server == "auto" or spec.reuse
             self._infos[k] = await asyncio.get_running_loop().run_in_executor(
-                engine.POOL, image_info, self.client, spec.image, spec.user, spec.workdir
+                engine.POOL, image_info, self.client, spec.image, spec.user, spec.workdir, probe
             )
         return self._infos[k]
 
@@ -273,24 +357,44 @@ class WarmPool:
         if pooled:
             lab.pop(LABEL_EPISODE, None)
             lab[LABEL_POOL] = "warm"
-        return await asyncio.get_running_loop().run_in_executor(
-            engine.POOL, start, self.client, spec, lab, info, name, self.exec_server
+        server, why = info.exec_server(self.exec_server)
+        self.created += 1
+        started = await asyncio.get_running_loop().run_in_executor(
+            engine.POOL, start, self.client, spec, lab, info, name, server
         )
+        started.exec_reason = why
+        return started
 
     async def take(self, spec: SandboxSpec, labels: dict[str, str]) -> Started | None:
-        """A pre-started container for this spec (renamed after the episode), or None."""
+        """A pre-started (or recycled) container for this spec, renamed after the episode,
+        or None."""
         k = self.key(spec, labels)
         ready = self._ready.get(k, [])
-        got = ready.pop(0) if ready else None
+        got = ready.pop() if ready else None  # the last given back: its pages are warm
         self._schedule_fill(k, spec, labels)
-        if got is not None and LABEL_EPISODE in labels:
-            new = f"ptebench-{_name_part(labels[LABEL_EPISODE])}-{uuid.uuid4().hex[:8]}"
-            with contextlib.suppress(Exception):  # the name is a convenience, not a contract
-                await asyncio.get_running_loop().run_in_executor(
-                    engine.POOL, got.container.rename, new
-                )
-                got.container.attrs["Name"] = "/" + new  # Container.name reads attrs
+        if got is not None:
+            await self.name_after(got, labels)
         return got
+
+    async def name_after(self, got: Started, labels: dict[str, str]) -> None:
+        """Rename a container after the episode it now serves."""
+        if LABEL_EPISODE not in labels:
+            return
+        new = f"ptebench-{_name_part(labels[LABEL_EPISODE])}-{uuid.uuid4().hex[:8]}"
+        with contextlib.suppress(Exception):  # the name is a convenience, not a contract
+            await asyncio.get_running_loop().run_in_executor(
+                engine.POOL, got.container.rename, new
+            )
+            got.container.attrs["Name"] = "/" + new  # Container.name reads attrs
+
+    def give_back(self, spec: SandboxSpec, labels: dict[str, str], started: Started) -> bool:
+        """Keep a recycled container for the next episode of this spec; False when the
+        pool is closed or already holds ``cap`` (the caller removes it then)."""
+        ready = self._ready.setdefault(self.key(spec, labels), [])
+        if self.closed or len(ready) >= self.cap:
+            return False
+        ready.append(started)
+        return True
 
     def _schedule_fill(self, k: str, spec: SandboxSpec, labels: dict[str, str]) -> None:
         missing = self.size - len(self._ready.get(k, [])) - self._filling.get(k, 0)

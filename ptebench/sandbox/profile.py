@@ -60,12 +60,17 @@ def _tmpfs_opts(opts: str, extra: str) -> str:
     return ",".join([o for o in opts.split(",") if o] + add)
 
 
+WORKDIR_MODE = 0o755
+"""Mode of the workdir volume's root (a recycled container's reset puts it back)."""
+
+
 def volume_options(spec: SandboxSpec, uid: int = 1000, gid: int = 1000) -> dict[str, str]:
     """Driver options of the workdir volume: a tmpfs bounded by ``resources.disk_mb``."""
     return {
         "type": "tmpfs",
         "device": "tmpfs",
-        "o": f"size={spec.resources.disk_mb}m,uid={uid},gid={gid},mode=0755,nosuid,nodev",
+        "o": f"size={spec.resources.disk_mb}m,uid={uid},gid={gid},mode={WORKDIR_MODE:04o},"
+             "nosuid,nodev",
     }
 
 
@@ -75,7 +80,8 @@ def container_kwargs(
 ) -> dict[str, Any]:
     """Arguments for ``client.containers.create`` (image and name excluded) under the profile.
 
-    ``command`` replaces the keepalive (the opt-in exec server), with stdin kept open.
+    ``command`` replaces the keepalive (the exec server), with stdin kept open; it is then
+    the entrypoint too, so the server is PID 1 even in an image with an ENTRYPOINT.
     """
     r = spec.resources
     mem = f"{r.memory_mb}m"
@@ -84,7 +90,7 @@ def container_kwargs(
     }
     server = command is not None
     kw: dict[str, Any] = {
-        "command": command or KEEPALIVE,
+        "command": [] if server else KEEPALIVE,
         "stdin_open": server,
         # The exec server is PID 1 as the sandbox user (non-dumpable, see execd.py); else
         # PID 1 and the keepalive are root's, out of the agent's reach.
@@ -110,6 +116,8 @@ def container_kwargs(
         "ipc_mode": "private",
         "ulimits": [{"Name": "core", "Soft": 0, "Hard": 0}],
     }
+    if command is not None:
+        kw["entrypoint"] = list(command)
     mode = network_kind(spec)
     if mode == "none":
         kw["network_mode"] = "none"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ptebench.results.store import load
+from ptebench.results.store import RunStore, load
 from ptebench.runners.config import parse_experiment
 from ptebench.runners.local import run_experiment
 from tests.sandbox.conftest import docker_gate
@@ -41,8 +41,11 @@ while time.time() < end:
 """
 
 
-@pytest.mark.parametrize("exec_server", [False, True], ids=["docker-exec", "execd"])
-def test_a_forger_left_running_cannot_score_fix_codebase(tmp_path: Path, exec_server: bool) -> None:
+@pytest.mark.parametrize("exec_server", [False, True, None], ids=["docker-exec", "execd", "default"])
+def test_a_forger_left_running_cannot_score_fix_codebase(tmp_path: Path,
+                                                         exec_server: bool | None) -> None:
+    """``default``: no exec_server option, so the path the provider picks by itself (the exec
+    server on this image) faces the forger too."""
     docker_gate()
     b64 = base64.b64encode(FORGER.encode()).decode()
     attack = (f"echo {b64} | base64 -d > /tmp/f.py && setsid -f env -i python3 /tmp/f.py "
@@ -56,7 +59,8 @@ def test_a_forger_left_running_cannot_score_fix_codebase(tmp_path: Path, exec_se
         "baseline": "react",
         "tasks": [{"name": "ctf", "ids": ["fix_codebase"]}],
         "sandbox": "docker",
-        "sandbox_options": {"exec_server": exec_server, "warm": 0},
+        "sandbox_options": {"warm": 0, **({} if exec_server is None else
+                                             {"exec_server": exec_server})},
     })
     result = run_experiment(exp, tmp_path / "run")
     df = load(result.run_dir)
@@ -64,9 +68,10 @@ def test_a_forger_left_running_cannot_score_fix_codebase(tmp_path: Path, exec_se
     assert "planted" in str(load_steps(result.run_dir)), "the attack ran"
     assert row["status"] == "ok", row["reason"]
     assert row["score"] == 0.0, f"forged score {row['score']}: {row['reason']}"
+    profile = next(iter(RunStore(result.run_dir).iter_episodes())).sandbox_profile or {}
+    server = exec_server is not False  # the default picks the server where the image runs it
+    assert profile["exec_path"] == ("exec server over attach" if server else "docker exec"), profile
 
 
 def load_steps(run_dir: Path) -> list[str]:
-    from ptebench.results.store import RunStore
-
     return [s.observation for e in RunStore(run_dir).iter_episodes() for s in e.steps]

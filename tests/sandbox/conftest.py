@@ -31,6 +31,8 @@ def docker_gate() -> None:
 def make_provider(backend: str) -> SandboxProvider:
     if backend.startswith("docker"):
         docker_gate()
+    if backend == "docker-exec":
+        return registry.get("sandbox", "docker")(exec_server=False)
     if backend == "docker-execd":
         return registry.get("sandbox", "docker")(exec_server=True)
     return registry.get("sandbox", backend)()
@@ -38,8 +40,9 @@ def make_provider(backend: str) -> SandboxProvider:
 
 BACKENDS = [
     pytest.param("local"),
-    pytest.param("docker", marks=pytest.mark.docker),
-    pytest.param("docker-execd", marks=pytest.mark.docker),  # the opt-in exec server
+    # both exec paths by name: the default (auto) picks the exec server on ptebench/base
+    pytest.param("docker-exec", marks=pytest.mark.docker),
+    pytest.param("docker-execd", marks=pytest.mark.docker),
 ]
 
 

@@ -121,3 +121,50 @@ def test_sandbox_package_imports_without_the_docker_sdk() -> None:
                        env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
     assert r.returncode == 0, r.stderr
     assert "pip install 'ptebench[docker]'" in r.stdout
+
+
+def test_the_exec_server_is_the_entrypoint_so_it_is_pid_1() -> None:
+    """An image's ENTRYPOINT would otherwise run in front of the server (then not PID 1,
+    so signals and /proc/1 would reach the wrong process)."""
+    kw = container_kwargs(SandboxSpec(), {}, "vol", command=["server", "-x"])
+    assert kw["entrypoint"] == ["server", "-x"] and kw["command"] == []
+    assert "entrypoint" not in container_kwargs(SandboxSpec(), {}, "vol")
+
+
+def test_exec_path_choice_follows_the_image() -> None:
+    from ptebench.sandbox.pool import ImageInfo
+
+    ok = ImageInfo(1000, 1000, b"", python="3.11.2", python_why="")
+    assert ok.exec_server("auto") == (True, "auto: the image runs it (python3 3.11.2)")
+    assert ok.exec_server(False)[0] is False
+    assert ImageInfo(1000, 1000, b"", python=None, python_why="no python3").exec_server(
+        "auto") == (False, "auto: the image cannot run the exec server (no python3)")
+    assert ImageInfo(1000, 1000, b"", entrypoint=["/init"], python="3.11").exec_server(
+        "auto")[0] is False
+    assert ImageInfo(1000, 1000, b"", exec_label="false", python="3.11").exec_server(
+        "auto")[0] is False
+    assert ImageInfo(1000, 1000, b"", python=None).exec_server(True)[0] is True
+
+
+def test_only_read_only_roots_without_services_are_recycled() -> None:
+    from ptebench.sandbox.base import ServiceSpec
+    from ptebench.sandbox.docker import DockerProvider
+
+    p = DockerProvider()  # connects lazily: no engine needed
+    assert p.may_recycle(SandboxSpec(reuse=True))
+    assert not p.may_recycle(SandboxSpec(reuse=True, read_only_root=False))
+    assert not p.may_recycle(SandboxSpec(reuse=True, services={"db": ServiceSpec()}))
+    assert not p.may_recycle(SandboxSpec())
+    assert not DockerProvider(recycle=False).may_recycle(SandboxSpec(reuse=True))
+
+
+def test_fingerprint_difference_names_what_differs() -> None:
+    from ptebench.sandbox.recycle import difference
+
+    a = {"procs": [[1, "python3", "5"]], "mounts": [], "ipc": {},
+         "paths": {"/tmp": [[".", 17407, 0, 0, 0, "", "", []]]}}
+    assert difference(a, a) is None
+    b = {**a, "paths": {"/tmp": [*a["paths"]["/tmp"], ["./left", 33188, 0, 0, 5, "", "x", []]]}}
+    assert "./left" in (difference(a, b) or "")
+    c = {**a, "procs": [[1, "python3", "5"], [9, "sleep", "77"]]}
+    assert "sleep" in (difference(a, c) or "")
