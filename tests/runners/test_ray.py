@@ -244,11 +244,17 @@ def _our_containers(run_id: str) -> list[Any]:
 # -- Docker sandboxes on the nodes ------------------------------------------------------------
 
 CTF_IDS = ["layered_encoding", "env_secret", "newest_file"]
+# The ctf tasks draw a fresh flag (and files) at every setup, and the sim's outputs are a pure
+# function of what it reads, so a sim that is right about half the time scores two runs of the
+# same episode differently. A sim whose every decision is right (c0 10: p > 0.9999 each) makes
+# the score a function of the episode alone: the scores of two runs must then agree.
+SURE_SIM = {"id": "sim-sure", "provider": "sim", "model": "1e24", "card": "sim/1e24",
+            "options": {"c0": 10}}
 
 
 def _ctf(**kw: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "name": "ray-ctf", "models": ["sim/1e24"], "scaffolds": ["react"], "baseline": "react",
+        "name": "ray-ctf", "models": [SURE_SIM], "scaffolds": ["react"], "baseline": "react",
         "tasks": [{"name": "ctf", "ids": CTF_IDS}], "sandbox": "docker",
         "sandbox_options": {"warm": 0}, "concurrency": {"episodes": 4},
     }
@@ -268,7 +274,7 @@ def docker_runs(cluster: Nodes, tmp_path_factory: pytest.TempPathFactory) -> dic
     res = run_experiment(parse_experiment(_ctf(executor="ray", ray={"address": cluster.address})),
                          root / "ray")
     t2 = time.monotonic()
-    print(f"\nctf × react × sim/1e24, {len(CTF_IDS)} episodes, Docker: local executor "
+    print(f"\nctf × react × sim-sure, {len(CTF_IDS)} episodes, Docker: local executor "
           f"{t1 - t0:.1f}s, ray executor on the cluster {t2 - t1:.1f}s; load {os.getloadavg()}")
     return {"local": root / "local", "ray": root / "ray", "result": res}
 
@@ -277,7 +283,7 @@ def docker_runs(cluster: Nodes, tmp_path_factory: pytest.TempPathFactory) -> dic
 def test_docker_ctf_on_the_cluster_gives_the_local_episode_set(docker_runs: dict[str, Any],
                                                                 cluster: Nodes) -> None:
     want = _outcomes(docker_runs["local"])
-    assert len(want) == len(CTF_IDS)
+    assert len(want) == len(CTF_IDS) and set(want.values()) == {("ok", 1.0)}
     assert _outcomes(docker_runs["ray"]) == want
     eps = load_episodes(docker_runs["ray"])
     assert all(e.sandbox == "docker" and e.steps for e in eps), \
@@ -312,11 +318,11 @@ def test_no_node_that_passes_the_check_for_a_pinned_model_is_refused(
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(yaml.safe_dump(_ctf(
         tasks=[{"name": "ctf", "ids": CTF_IDS[:1]}],
-        ray={"model_resources": {"sim/1e24": {"no_docker": 1}}})))
+        ray={"model_resources": {"sim-sure": {"no_docker": 1}}})))
     r = _cli(str(cfg), "--out", str(tmp_path / "r"), "--executor", "ray",
              "--address", cluster.address, "--quiet")
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    assert "model 'sim/1e24' needs a node with the Ray resources {'no_docker': 1.0}" in r.stderr
+    assert "model 'sim-sure' needs a node with the Ray resources {'no_docker': 1.0}" in r.stderr
     assert f"{cluster.nodocker}" in r.stderr and "no Docker engine" in r.stderr
     assert load_episodes(tmp_path / "r") == []
 
