@@ -202,6 +202,8 @@ def run(
         f"({p.skipped} already done) in {wall:.1f}s = {rate:.1f} episodes/s; "
         f"ok {p.ok}, limit {p.limit}, error {p.error} → {result.run_dir}"
     )
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False, markup=False)
     if p.error:
         console.print(f"errors by class: {p.failures.counts()}", highlight=False)
         for line in p.failures.top_reasons():

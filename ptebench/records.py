@@ -278,6 +278,8 @@ class Episode(Record):
     """Machine the episode ran on (None in records written before it was kept)."""
     executor: str | None = None
     """Executor that ran it: local or ray (None in records written before it was kept)."""
+    node: str | None = None
+    """Ray node id the episode ran on (ray executor only; None otherwise)."""
 
 
 class CatalogEntry(Record):
@@ -324,6 +326,9 @@ class RunManifest(Record):
     """Executor of the run: local, ray, or merged (``ptebench merge``)."""
     merged_from: list[dict[str, JsonValue]] = Field(default_factory=list)
     """For a merged run: each source folder's run id, path, host, executor and episode count."""
+    notes: list[str] = Field(default_factory=list)
+    """What a reader of the run should know about how it ran, one sentence each, over all its
+    sessions (e.g. a Ray node that failed the node check and was skipped, naming it)."""
 
 
 def reduce_epoch_scores(values: list[float], reducer: str) -> float:

@@ -96,6 +96,11 @@ def require_docker() -> None:
     _require("PTEBENCH_REQUIRE_DOCKER", docker_problem())
 
 
+def require_ray() -> None:
+    """The Ray gate for module-scoped fixtures (they run before the per-test gate)."""
+    _require("PTEBENCH_REQUIRE_RAY", ray_problem())
+
+
 @pytest.fixture(autouse=True)
 def _resource_gates(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("docker") is not None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import inspect
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
@@ -116,6 +116,13 @@ class RaySettings(_Strict):
     ``ray start --resources '{"docker": 8}'``)."""
     max_retries: int = Field(default=3, ge=0)
     """Re-runs of an episode whose worker or node died; it is recorded once either way."""
+    model_resources: dict[str, dict[str, Annotated[float, Field(gt=0)]]] = Field(default_factory=dict)
+    """Pin a model's episodes to the nodes that serve it: model id → Ray resources a node
+    must declare (``ray start --resources '{"serves_llama": 1}'``), e.g.
+    ``{llama-70b: {serves_llama: 1}}``. Models not named run on any node that passed the check."""
+    check_timeout_s: float = Field(default=300.0, gt=0)
+    """How long a node may take to start its ptebench worker and answer the node check
+    (engine, base image, version) before it is reported and skipped."""
 
 
 class Experiment(_Strict):
@@ -295,6 +302,14 @@ def check_names(exp: Experiment) -> None:
     ids = [m.id for m in exp.model_configs()]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"models: duplicate ids {ids}; give each model a distinct `id`")
+    unknown = [m for m in exp.ray.model_resources if m not in ids]
+    if unknown:
+        raise ConfigError(f"ray.model_resources: {', '.join(map(repr, unknown))} is not a model id "
+                          f"of the experiment; its models: {', '.join(ids)}")
+    for mid, res in exp.ray.model_resources.items():
+        if not res:
+            raise ConfigError(f"ray.model_resources.{mid}: name at least one Ray resource "
+                              "(e.g. {serves_llama: 1}), or leave the model out")
 
 
 def check_sandbox_options(exp: Experiment) -> None:

@@ -121,6 +121,8 @@ class RunResult:
     interrupted: bool = False
     stop_reason: str | None = None
     """Why scheduling stopped before the plan was done (the run-level spend cap)."""
+    notes: list[str] = field(default_factory=list)
+    """This session's additions to the manifest's ``notes`` (e.g. a Ray node skipped)."""
 
 
 def run_model_configs(exp: Experiment, run_dir: Path) -> list[ModelConfig]:
@@ -193,6 +195,8 @@ class Executor:
         self.exp = exp
         self.extend = extend
         self.stop_reason: str | None = None
+        self.notes: list[str] = []
+        """What this session wants recorded in the manifest's ``notes`` (e.g. a skipped node)."""
         self.store = RunStore(out)
         self.raw = raw_config if raw_config is not None else exp.model_dump(mode="json")
         self.config_path = config_path
@@ -278,10 +282,12 @@ class Executor:
             if status == "failed" and previous is not None and self.progress.done == appended_before:
                 manifest = previous  # a resume that ran nothing leaves the record as it was
             else:
-                manifest = manifest.model_copy(update={"status": status, "finished_at": now(),
-                                                       "stop_reason": self.stop_reason})
+                manifest = manifest.model_copy(update={
+                    "status": status, "finished_at": now(), "stop_reason": self.stop_reason,
+                    "notes": [*manifest.notes, *self.notes]})
             self.store.write_manifest(manifest)
-        return RunResult(self.store.dir, manifest, self.progress, interrupted, self.stop_reason)
+        return RunResult(self.store.dir, manifest, self.progress, interrupted, self.stop_reason,
+                         list(self.notes))
 
     def _provider(self) -> SandboxProvider:
         return registry.get("sandbox", self.exp.sandbox)(**self.exp.sandbox_options)

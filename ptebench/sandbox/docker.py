@@ -719,6 +719,31 @@ class DockerProvider:
                 # the episode is over: no restore will need its snapshots
                 await asyncio.shield(self.drop_episode_snapshots(labels))
 
+    def node_problem(self) -> str | None:
+        """Why this machine cannot hand out sandboxes (no engine answering at DOCKER_HOST, or
+        no ``ptebench/base`` image), or None: the check the Ray executor runs on each node
+        before giving it episodes."""
+        from ptebench.sandbox.images import BASE_IMAGE
+
+        try:
+            c = engine.client()
+        except SandboxError as e:
+            where = os.environ.get("DOCKER_HOST") or "the default socket"
+            return f"no Docker engine at {where}: {e}"
+        try:
+            c.images.get(BASE_IMAGE)
+        except Exception as e:  # ImageNotFound, or the engine failing the query
+            return (f"the Docker engine has no {BASE_IMAGE} image ({type(e).__name__}); "
+                    "build it there with `ptebench sandbox build`")
+        finally:
+            c.close()
+        return None
+
+    def purge_run(self, run_id: str) -> dict[str, int]:
+        """Remove what any provider left on this machine's engine for one run (e.g. the
+        containers of a worker killed mid-episode)."""
+        return purge(run=run_id)
+
     async def aclose(self) -> None:
         if self._pool is not None:
             await self._pool.aclose()

@@ -94,3 +94,22 @@ class HangOnceTask(EchoTask):
             tmp.write_text(str(os.getpid()))
             tmp.replace(marker)
             await asyncio.Event().wait()  # until this process is killed
+
+
+class GateTask(HangOnceTask):
+    """Echo without a sandbox whose instances ``w<hold>`` and later wait in setup until the file
+    ``<dir>/release`` exists: a run of it makes observable progress (the first ``hold``
+    episodes) and then waits for the test."""
+
+    name = "gate"
+
+    def instances(self, options: TaskOptions) -> list[TaskInstance]:
+        self.hold = int(str(options.options.get("hold", 1)))
+        return [i.model_copy(update={"family": "gate"}) for i in super().instances(options)]
+
+    async def setup(self, sandbox: Sandbox | None, instance: TaskInstance) -> None:
+        import asyncio
+
+        if int(instance.id[1:]) >= self.hold:
+            while not (self.dir / "release").exists():
+                await asyncio.sleep(0.05)  # polling a file the test creates

@@ -89,3 +89,28 @@ def test_cli_lists_components() -> None:
     r = _cli("scaffolds", "list")
     assert r.returncode == 0, r.stderr
     assert "direct" in r.stdout and "react" in r.stdout and "max_steps" in r.stdout
+
+
+@pytest.mark.parametrize("model_resources, message", [
+    ({"sim/9e99": {"serves": 1}}, r"ray\.model_resources: 'sim/9e99' is not a model id of the "
+                                  r"experiment; its models: sim/1e20, replay"),
+    ({"replay": {"serves": 0}}, r"ray\.model_resources\.replay\.serves: Input should be greater than 0"),
+    ({"replay": {"serves": "lots"}}, r"ray\.model_resources\.replay\.serves: Input should be a valid number"),
+    ({"replay": {}}, r"ray\.model_resources\.replay: name at least one Ray resource"),
+])
+def test_bad_ray_model_resources_are_refused_at_load(model_resources: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_experiment({**GOOD, "executor": "ray", "ray": {"model_resources": model_resources}})
+
+
+def test_ray_model_resources_pin_a_model(tmp_path: Path) -> None:
+    exp = parse_experiment({**GOOD, "ray": {"model_resources": {"replay": {"serves_replay": 1}}}})
+    assert exp.ray.model_resources == {"replay": {"serves_replay": 1.0}}
+    bad = tmp_path / "exp.yaml"
+    bad.write_text("name: t\nmodels: [sim/1e20]\nscaffolds: [direct]\ntasks: [arith]\n"
+                   "sandbox: local\nexecutor: ray\nray: {model_resources: {sim/1e20: {gpu_box: -1}}}\n")
+    r = subprocess.run([sys.executable, "-m", "ptebench.cli", "run", str(bad), "--out",
+                        str(tmp_path / "r")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "ray.model_resources.sim/1e20.gpu_box: Input should be greater than 0" in r.stderr
+    assert not (tmp_path / "r").exists()
