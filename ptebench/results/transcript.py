@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS interrupted (
     spec TEXT NOT NULL,
     reason TEXT NOT NULL,
     data BLOB NOT NULL
-);
+)
 """
 """Episodes a stop (SIGTERM, Ctrl-C) cut off in flight: what they did so far, including the
 model call that was cancelled. Apart from ``transcripts`` so that nothing reading finished
@@ -148,7 +148,8 @@ class TranscriptStore:
         self.open_for_writing()
         assert self._db is not None
         data, raw = encode(transcript)
-        self._db.executescript(_INTERRUPTED_SCHEMA)
+        # one statement (not executescript, which would first commit an open transaction)
+        self._db.execute(_INTERRUPTED_SCHEMA)
         self._db.execute(
             "INSERT OR REPLACE INTO interrupted VALUES (?, ?, ?, ?, ?, ?)",
             (spec.episode_id, TRANSCRIPT_VERSION, raw, spec.model_dump_json(), reason, data),
