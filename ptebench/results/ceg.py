@@ -987,8 +987,9 @@ def format_model(r: pd.Series) -> str:
 def format_truth(r: pd.Series) -> str:
     """The true CEG of a sim row with only the digits its Monte-Carlo error supports:
     '12±3' (the larger side of its 95% MC interval, one significant digit, two when that
-    digit is 1), '0.98' for a closed form (exact: 3 significant digits), '> 40' when the
-    interval's upper end is unbounded, '-' when there is none."""
+    digit is 1); '0.5–300' (the 95% MC interval, 2 significant digits) when that error is half
+    the value or more (a ± would round the value away); '0.98' for a closed form (exact: 3 significant digits); '> 40' when the
+    interval's upper end is unbounded; '-' when there is none."""
     v, lo, hi = _float(r.get("true_ceg")), _float(r.get("true_lo")), _float(r.get("true_hi"))
     if math.isnan(v):
         return f"> {_num(lo)}" if math.isinf(hi) and not math.isnan(lo) and lo > 0 else "-"
@@ -999,11 +1000,19 @@ def format_truth(r: pd.Series) -> str:
     err = max(hi - v, v - lo)
     if err <= 0:
         return _num(v)
+    if err >= v / 2 or v >= 1e4 or v < 1e-3:
+        return f"{_num2(lo)}–{_num2(hi)}"
     exp10 = math.floor(math.log10(err))
-    lead = err / 10**exp10
-    digits = exp10 - (1 if lead < 2 else 0)  # decimal place of the last digit kept
+    digits = exp10 - (1 if err / 10**exp10 < 2 else 0)  # decimal place of the last digit kept
     unit = 10.0**digits
-    if v >= 1e4 or v < 1e-3:
-        return f"{_num(v)}±{_num(math.ceil(err / unit) * unit)}"
     dec = max(0, -digits)
     return f"{round(v / unit) * unit:.{dec}f}±{math.ceil(err / unit) * unit:.{dec}f}"
+
+
+def _num2(v: float) -> str:
+    """Two significant digits, 3e5 style past 10^4 (an MC interval's ends)."""
+    if v != 0 and (abs(v) >= 1e4 or abs(v) < 1e-2):
+        mant, ex = f"{v:.0e}".split("e")
+        return f"{mant}e{int(ex)}"
+    r = float(f"{v:.2g}")
+    return f"{r:.0f}" if abs(r) >= 10 else f"{r:.2g}"

@@ -195,12 +195,13 @@ def render(result: CEGResult, width: int | None = None) -> str:
                       "the fitted curve's extrapolation past the range, not a measurement")
     if sim:
         methods = set(rows["true_method"].astype(str)) if "true_method" in rows.columns else set()
-        sims = sorted(m for m in methods if m.startswith("simulated"))
+        simulated = any(m.startswith("simulated") for m in methods)
         console.print("true: the CEG the sim law gives for these tasks: in closed form (direct, "
                       "cot, oracle best_of_n; exact), else simulated by playing the scaffold "
-                      "against the sim (" + ("; ".join(s.removeprefix("simulated: ")
-                                                        for s in sims) or "off")
-                      + "), printed as value±95% Monte-Carlo error")
+                      + (f"against the sim ({o.truth_reps} episodes per task), printed as "
+                         "value±95% Monte-Carlo error, or as its 95% MC interval lo–hi when "
+                         "that error is half the value or more" if simulated else
+                         "(off: --truth-reps 0)"))
         why = _no_form(rows)
         if why:
             console.print("true '-': " + why)

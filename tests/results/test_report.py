@@ -154,7 +154,8 @@ def test_sim_rows_show_the_true_ceg_beside_the_estimate(tmp_path: Path) -> None:
     assert all(r["true_ceg"] is None and "--truth-reps 0" in r["true_note"]
                for r in off["rows"] if r["row"] == "model" and r["scaffold"].startswith("react"))
     text = run("ceg", str(run_dir), "--boot", "0", "--truth-reps", "20")
-    assert "true" in text and "react" in text and "±" in text
+    assert "true" in text and "react" in text
+    assert "±" in text or "–" in text  # a simulated truth prints with its MC error
     html_out = tmp_path / "t.html"
     run("report", str(run_dir), "--out", str(html_out), "--boot", "0", "--truth-reps", "20")
     page = html_out.read_text()
