@@ -1,8 +1,9 @@
 """Episode transcripts on disk: ``transcripts.sqlite`` beside ``episodes.jsonl``.
 
-Why SQLite and not JSON-lines shards: one row per episode is written in one transaction
-(WAL journal, ``synchronous=FULL``: one fsync per episode, a SIGKILL or power cut loses at
-most the episodes in flight, and a torn write is rolled back, never read); any episode is
+Why SQLite and not JSON-lines shards: the rows of episodes that finish together are written
+in one transaction (WAL journal, ``synchronous=FULL``: one fsync per batch, a SIGKILL or power
+cut loses at most the episodes not yet acknowledged, and a torn write is rolled back, never
+read); any episode is
 read by its id without scanning the run; ``ptebench show`` can read while a run writes; and
 it is in the standard library (the run history catalog uses it too).
 
@@ -104,15 +105,33 @@ class TranscriptStore:
 
     def put(self, transcript: Transcript) -> int:
         """Store (or replace) one episode's transcript durably. Returns the bytes stored."""
+        return self.put_many([transcript])
+
+    def put_many(self, transcripts: list[Transcript]) -> int:
+        """Store (or replace) several episodes' transcripts in one transaction: one commit,
+        one fsync, all or none of them. Returns the bytes stored.
+
+        Raises:
+            sqlite3.Error: the write failed (the transaction is rolled back).
+        """
         self.open_for_writing()
-        assert self._db is not None
-        data, raw = encode(transcript)
-        # one statement in autocommit mode: one transaction, committed whole or not at all
-        self._db.execute(
-            "INSERT OR REPLACE INTO transcripts VALUES (?, ?, ?, ?)",
-            (transcript.episode_id, TRANSCRIPT_VERSION, raw, data),
-        )
-        return len(data)
+        db = self._db
+        assert db is not None  # opened above
+        rows = []
+        for t in transcripts:
+            data, raw = encode(t)
+            rows.append((t.episode_id, TRANSCRIPT_VERSION, raw, data))
+        if not rows:
+            return 0
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany("INSERT OR REPLACE INTO transcripts VALUES (?, ?, ?, ?)", rows)
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
+        return sum(len(r[3]) for r in rows)
 
     # -- reading ----------------------------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:
