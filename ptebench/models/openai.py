@@ -1,4 +1,5 @@
-"""OpenAI chat completions (with tools) and text completions, via the async ``openai`` SDK.
+"""OpenAI chat completions (with tools) and text completions: plain JSON over httpx for a
+``base_url`` server, the async ``openai`` SDK for OpenAI's own API (``options.transport``).
 
 ``base_url`` makes this provider serve any OpenAI-compatible server (vLLM, llama.cpp,
 SGLang, TGI, LM Studio, ...): there is no class per server. ``completion: true`` uses the
@@ -8,7 +9,8 @@ in ``GenerateResponse.prompt_sent`` for the episode's transcript.
 
 Per-model request options (``options`` of the model config): ``reasoning_effort`` (OpenAI
 reasoning models; the reply cap is then sent as ``max_completion_tokens``),
-``send_temperature: false`` (models that reject it), ``extra_body`` (provider-specific fields
+``send_temperature: false`` (models that reject it), ``transport`` (auto, httpx, sdk: see
+``transport_of``), ``extra_body`` (provider-specific fields
 merged into the request body, e.g. vLLM's ``chat_template_kwargs``). Thinking text an
 OpenAI-compatible server returns is kept as ``Choice.reasoning``.
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ptebench.errors import ModelError
+from ptebench.errors import ConfigError, ModelError
 from ptebench.models.base import (
     Choice,
     GenerateRequest,
@@ -33,12 +35,36 @@ from ptebench.models.base import (
     ModelConfig,
     ToolCall,
 )
+from ptebench.models.jsonhttp import JsonClient
 from ptebench.models.remote import RemoteModel, log
 from ptebench.records import Usage
 from ptebench.registry import register
 
 MAX_REFILLS = 8
 """Extra requests made to collect n samples from a server that ignores n."""
+
+TRANSPORTS = ("auto", "httpx", "sdk")
+
+
+def transport_of(config: ModelConfig) -> str:
+    """``options.transport``: httpx (the JSON body posted as built, ``jsonhttp``) or sdk (the
+    ``openai`` SDK's methods). auto, the default: httpx with a ``base_url`` (local servers,
+    where per-call CPU is the limit), the SDK for OpenAI's hosted API (its conventions —
+    organisation and project headers — and per-call latency dwarfing the overhead).
+
+    Raises:
+        ConfigError: an unknown transport, or httpx without a base_url.
+    """
+    value = config.options.get("transport", "auto")
+    if value not in TRANSPORTS:
+        raise ConfigError(f"model {config.id!r}: options.transport must be one of "
+                          f"{', '.join(TRANSPORTS)}, got {value!r}")
+    if value == "auto":
+        return "httpx" if config.base_url else "sdk"
+    if value == "httpx" and not config.base_url:
+        raise ConfigError(f"model {config.id!r}: options.transport httpx needs a base_url "
+                          "(OpenAI's hosted API goes through the SDK: transport sdk or auto)")
+    return str(value)
 
 
 def chat_messages(messages: list[Message]) -> list[dict[str, Any]]:
@@ -103,17 +129,25 @@ def completion_stops(request: GenerateRequest) -> list[str]:
     return list(request.stop) + [s for s in TURN_STOPS if s not in request.stop]
 
 
+def _get(obj: Any, name: str) -> Any:
+    """A field of a response part: a parsed JSON object (the httpx transport) or the SDK's
+    typed object (the sdk transport)."""
+    if isinstance(obj, dict):
+        return obj.get(name)  # type: ignore[union-attr]
+    return getattr(obj, name, None)
+
+
 def usage_of(raw: Any) -> Usage:
     """OpenAI usage block → Usage (missing details count as 0)."""
     if raw is None:
         return Usage()
-    prompt_details = getattr(raw, "prompt_tokens_details", None)
-    completion_details = getattr(raw, "completion_tokens_details", None)
+    prompt_details = _get(raw, "prompt_tokens_details")
+    completion_details = _get(raw, "completion_tokens_details")
     return Usage(
-        prompt_tokens=int(getattr(raw, "prompt_tokens", 0) or 0),
-        completion_tokens=int(getattr(raw, "completion_tokens", 0) or 0),
-        cached_prompt_tokens=int(getattr(prompt_details, "cached_tokens", 0) or 0),
-        reasoning_tokens=int(getattr(completion_details, "reasoning_tokens", 0) or 0),
+        prompt_tokens=int(_get(raw, "prompt_tokens") or 0),
+        completion_tokens=int(_get(raw, "completion_tokens") or 0),
+        cached_prompt_tokens=int(_get(prompt_details, "cached_tokens") or 0),
+        reasoning_tokens=int(_get(completion_details, "reasoning_tokens") or 0),
     )
 
 
@@ -121,27 +155,27 @@ def _reasoning_text(msg: Any) -> str | None:
     """OpenAI-compatible servers' thinking text: ``reasoning_content`` (vLLM, DeepSeek) or
     ``reasoning`` (OpenRouter, llama.cpp); OpenAI's own API returns none."""
     for name in ("reasoning_content", "reasoning"):
-        value = getattr(msg, name, None)
+        value = _get(msg, name)
         if isinstance(value, str) and value:
             return value
     return None
 
 
+def _tool_call(tc: Any) -> ToolCall:
+    fn = _get(tc, "function")
+    args = _get(fn, "arguments")
+    return ToolCall(id=str(_get(tc, "id") or ""), name=str(_get(fn, "name") or ""),
+                    arguments=args if isinstance(args, str) else json.dumps(args))
+
+
 def _chat_choice(raw: Any) -> Choice:
-    msg = raw.message
-    calls = [
-        ToolCall(
-            id=str(tc.id or ""),
-            name=str(tc.function.name or ""),
-            arguments=tc.function.arguments if isinstance(tc.function.arguments, str)
-            else json.dumps(tc.function.arguments),
-        )
-        for tc in (msg.tool_calls or [])
-    ]
+    msg = _get(raw, "message")
+    if msg is None:
+        raise ValueError("a choice without a message")
     return Choice(
-        text=msg.content or "",
-        tool_calls=calls,
-        finish_reason=raw.finish_reason,
+        text=_get(msg, "content") or "",
+        tool_calls=[_tool_call(tc) for tc in (_get(msg, "tool_calls") or [])],
+        finish_reason=_get(raw, "finish_reason"),
         reasoning=_reasoning_text(msg),
     )
 
@@ -158,14 +192,27 @@ class OpenAIModel(RemoteModel):
         super().__init__(config)
         self.model_name = config.model or config.id
         self._warned_no_usage = False
+        self.transport = transport_of(config)
 
     def _make_client(self) -> Any:
+        if self.transport == "httpx":
+            assert self.config.base_url is not None  # transport_of requires it
+            return JsonClient(self.config.base_url, self._api_key(), self.config.timeout_s,
+                              self.config.max_concurrency, self.where)
         return self.sdk.AsyncOpenAI(
             api_key=self._api_key(),
             base_url=self.config.base_url,
             timeout=self.config.timeout_s,
             max_retries=0,  # the retry policy is ours (ptebench.models.retry)
         )
+
+    async def _post(self, client: Any, path: str, params: dict[str, Any]) -> Any:
+        """One request: the JSON body as built (httpx), or through the SDK's method."""
+        if isinstance(client, JsonClient):
+            extra = params.pop("extra_body", None)
+            return await client.post(path, {**params, **(extra or {})})
+        endpoint = client.completions if path == "completions" else client.chat.completions
+        return await endpoint.create(**params)
 
     def _params(self, request: GenerateRequest, n: int) -> dict[str, Any]:
         opts = self.config.options
@@ -198,7 +245,7 @@ class OpenAIModel(RemoteModel):
             stops = completion_stops(request)
             if stops:
                 params["stop"] = stops
-            raw = await client.completions.create(prompt=prompt, **params)
+            raw = await self._post(client, "completions", {**params, "prompt": prompt})
             resp = self._parse(raw)
             if request.cue:  # the reply reads as in chat mode: the cue, then what was generated
                 resp = resp.model_copy(update={"choices": [
@@ -222,28 +269,28 @@ class OpenAIModel(RemoteModel):
                     }
                     for t in request.tools
                 ]
-            raw = await client.chat.completions.create(messages=messages, **params)
+            raw = await self._post(client, "chat/completions", {**params, "messages": messages})
         return self._parse(raw)
 
     def _parse(self, raw: Any) -> GenerateResponse:
         if isinstance(raw, str | bytes):
             raise ModelError(f"{self.where}: response is not a JSON object: {raw[:200]!r}")
         try:
-            raw_choices = list(raw.choices or [])
+            raw_choices = list(_get(raw, "choices") or [])
             if not raw_choices:
                 raise ModelError(f"{self.where}: response has no choices")
             if self.config.completion:
-                choices = [
-                    Choice(text=c.text or "", finish_reason=c.finish_reason) for c in raw_choices
-                ]
+                choices = [Choice(text=_get(c, "text") or "", finish_reason=_get(c, "finish_reason"))
+                           for c in raw_choices]
             else:
                 choices = [_chat_choice(c) for c in raw_choices]
-            if raw.usage is None and not self._warned_no_usage:
+            usage = _get(raw, "usage")
+            if usage is None and not self._warned_no_usage:
                 # zero tokens would mean zero FLOPs: say so once rather than stay silent
                 self._warned_no_usage = True
                 log.warning("%s: the server reports no usage; token counts are 0", self.where)
             return GenerateResponse(
-                choices=choices, usage=usage_of(raw.usage), model=str(raw.model or "")
+                choices=choices, usage=usage_of(usage), model=str(_get(raw, "model") or "")
             )
         except (AttributeError, TypeError, KeyError, ValueError) as e:
             raise ModelError(

@@ -47,13 +47,18 @@ context_length_exceeded), Anthropic ("prompt is too long: N tokens > M maximum")
 llama-cpp-python ("Requested tokens (N) exceed context window of M")."""
 
 
+def context_message(text: str) -> bool:
+    """The provider's words say the request is over the context window."""
+    return bool(_CONTEXT_RE.search(text))
+
+
 def is_context_error(status: int, exc: Any) -> bool:
     """A 400/413 whose body says the request is longer than the model's context window."""
     if status not in (400, 413):
         return False
     body = getattr(exc, "body", None)
     code = body.get("code") if isinstance(body, dict) else None
-    return code == "context_length_exceeded" or bool(_CONTEXT_RE.search(_provider_message(exc)))
+    return code == "context_length_exceeded" or context_message(_provider_message(exc))
 
 
 class RetryPolicy(Record):

@@ -2,7 +2,9 @@
 
 A run folder holds
 * ``episodes.jsonl`` — one ``Episode`` per line, written when the episode finishes, flushed and
-  fsynced, so a killed run loses at most the episodes in flight (never a finished one);
+  fsynced before the episode counts as recorded, so a killed run loses at most the episodes
+  not yet acknowledged (never a recorded one); episodes that finish together share one
+  write and one fsync (``append_many``, driven by ``ptebench.results.commit.GroupCommit``);
 * ``run.json`` — the ``RunManifest``, replaced atomically (write, fsync, rename);
 * ``transcripts.sqlite`` — each episode's transcript, committed before its episode line
   (``ptebench.results.transcript``).
@@ -52,6 +54,8 @@ class RunStore:
         self._ids: set[str] | None = None
         self._fh: Any = None
         self.transcripts = TranscriptStore(self.dir)
+        self.batches = 0
+        """Durable appends made by this object (each: one transcript commit, one fsync)."""
 
     # -- manifest --------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -131,23 +135,42 @@ class RunStore:
         """Append one finished episode durably, its transcript first. Returns False (and
         writes nothing) if an episode with this id is already recorded — a run never
         duplicates an episode."""
+        return bool(self.append_many([(episode, transcript)]))
+
+    def append_many(self, items: list[tuple[Episode, Transcript | None]]) -> list[Episode]:
+        """Append finished episodes durably as one batch: their transcripts in one
+        transaction, then their lines with one write and one fsync. Returns the episodes
+        written, in order; one whose id is already recorded (or repeated in the batch) is
+        skipped — a run never duplicates an episode.
+
+        Raises:
+            ResultsWriteError: the disk refused the batch; nothing of it is left in
+                ``episodes.jsonl`` (its episodes are re-run on ``--resume``).
+        """
         if self._fh is None:
             self.open()
         fh = self._fh
         assert fh is not None  # set by open()
         ids = self.finished_ids()
-        if episode.spec.episode_id in ids:
-            return False
+        new: list[tuple[Episode, Transcript | None]] = []
+        seen: set[str] = set()
+        for episode, transcript in items:
+            eid = episode.spec.episode_id
+            if eid not in ids and eid not in seen:
+                seen.add(eid)
+                new.append((episode, transcript))
+        if not new:
+            return []
         start = fh.tell()
         try:
-            if transcript is not None:
-                self.transcripts.put(transcript)
-            fh.write(episode.model_dump_json() + "\n")
+            # every transcript is durable before any line naming its episode is written
+            self.transcripts.put_many([t for _, t in new if t is not None])
+            fh.write("".join(e.model_dump_json() + "\n" for e, _ in new))
             fh.flush()
             os.fsync(fh.fileno())
         except (OSError, sqlite3.Error) as e:
             self._undo_partial(start)
-            if isinstance(e, sqlite3.Error):  # the transcript's transaction was rolled back
+            if isinstance(e, sqlite3.Error):  # the transcripts' transaction was rolled back
                 where = self.transcripts.path
                 why = f"No space left on device ({e})" if "full" in str(e) else str(e)
             else:
@@ -155,8 +178,9 @@ class RunStore:
             raise ResultsWriteError(
                 f"cannot write {where}: {why}. The {len(ids)} episodes "
                 "recorded before are intact; free space and continue with --resume") from e
-        ids.add(episode.spec.episode_id)
-        return True
+        ids.update(seen)
+        self.batches += 1
+        return [e for e, _ in new]
 
     def _undo_partial(self, start: int) -> None:
         """After a failed append: cut what reached the file, so no torn line is left."""

@@ -1,8 +1,9 @@
 """Episode transcripts on disk: ``transcripts.sqlite`` beside ``episodes.jsonl``.
 
-Why SQLite and not JSON-lines shards: one row per episode is written in one transaction
-(WAL journal, ``synchronous=FULL``: one fsync per episode, a SIGKILL or power cut loses at
-most the episodes in flight, and a torn write is rolled back, never read); any episode is
+Why SQLite and not JSON-lines shards: the rows of episodes that finish together are written
+in one transaction (WAL journal, ``synchronous=FULL``: one fsync per batch, a SIGKILL or power
+cut loses at most the episodes not yet acknowledged, and a torn write is rolled back, never
+read); any episode is
 read by its id without scanning the run; ``ptebench show`` can read while a run writes; and
 it is in the standard library (the run history catalog uses it too).
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -108,6 +110,9 @@ class TranscriptStore:
         self.path = self.dir / TRANSCRIPTS
         self._db: sqlite3.Connection | None = None
         self._writable = False
+        # one writer at a time on the shared connection: the group commit writes batches
+        # from its thread while a stop keeps interrupted episodes from the event loop's
+        self._write_lock = threading.Lock()
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -131,15 +136,34 @@ class TranscriptStore:
 
     def put(self, transcript: Transcript) -> int:
         """Store (or replace) one episode's transcript durably. Returns the bytes stored."""
+        return self.put_many([transcript])
+
+    def put_many(self, transcripts: list[Transcript]) -> int:
+        """Store (or replace) several episodes' transcripts in one transaction: one commit,
+        one fsync, all or none of them. Returns the bytes stored.
+
+        Raises:
+            sqlite3.Error: the write failed (the transaction is rolled back).
+        """
         self.open_for_writing()
-        assert self._db is not None
-        data, raw = encode(transcript)
-        # one statement in autocommit mode: one transaction, committed whole or not at all
-        self._db.execute(
-            "INSERT OR REPLACE INTO transcripts VALUES (?, ?, ?, ?)",
-            (transcript.episode_id, TRANSCRIPT_VERSION, raw, data),
-        )
-        return len(data)
+        db = self._db
+        assert db is not None  # opened above
+        rows = []
+        for t in transcripts:
+            data, raw = encode(t)
+            rows.append((t.episode_id, TRANSCRIPT_VERSION, raw, data))
+        if not rows:
+            return 0
+        with self._write_lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("INSERT OR REPLACE INTO transcripts VALUES (?, ?, ?, ?)", rows)
+                db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                raise
+        return sum(len(r[3]) for r in rows)
 
     def put_interrupted(self, spec: EpisodeSpec, transcript: Transcript, reason: str) -> int:
         """Keep what an episode cut off in flight did (its calls so far, the cancelled one
@@ -148,12 +172,12 @@ class TranscriptStore:
         self.open_for_writing()
         assert self._db is not None
         data, raw = encode(transcript)
-        # one statement (not executescript, which would first commit an open transaction)
-        self._db.execute(_INTERRUPTED_SCHEMA)
-        self._db.execute(
-            "INSERT OR REPLACE INTO interrupted VALUES (?, ?, ?, ?, ?, ?)",
-            (spec.episode_id, TRANSCRIPT_VERSION, raw, spec.model_dump_json(), reason, data),
-        )
+        with self._write_lock:  # never inside a batch the commit thread has open
+            self._db.execute(_INTERRUPTED_SCHEMA)
+            self._db.execute(
+                "INSERT OR REPLACE INTO interrupted VALUES (?, ?, ?, ?, ?, ?)",
+                (spec.episode_id, TRANSCRIPT_VERSION, raw, spec.model_dump_json(), reason, data),
+            )
         return len(data)
 
     def interrupted(self, include_superseded: bool = False) -> list[InterruptedEpisode]:

@@ -42,6 +42,7 @@ from ptebench.records import (
     Score,
     Totals,
 )
+from ptebench.results.commit import MAX_BATCH, GroupCommit
 from ptebench.results.store import RunStore
 from ptebench.runners.config import Experiment
 from ptebench.runners.failures import FailureSummary, Phase, classify
@@ -306,7 +307,7 @@ class Executor:
 
         async def worker() -> None:
             while True:
-                spent = before + self.progress.cost_usd
+                spent = before + self.progress.cost_usd + sum(unrecorded.values())
                 if cap is not None and spent >= cap:
                     if self.stop_reason is None:
                         self.stop_reason = (
@@ -320,17 +321,39 @@ class Executor:
                 episode, transcript = await run_episode(
                     spec, tasks[spec.task_family], models, provider, self.exp, run_id,
                     on_interrupt=self._keep_interrupted)
-                if self.store.append(episode, transcript):
-                    self.progress.add(episode)
+                # its cost counts at once: the cap must not wait for the batch's fsync
+                unrecorded[spec.episode_id] = episode.totals.cost_usd or 0.0
+                # handed over without waiting: it counts (progress) once its batch is durable
+                durable = commit.submit(episode, transcript)
+                if commit.backlog >= MAX_BATCH:  # the disk is behind: wait for it
+                    await asyncio.shield(durable)
 
+        # cost of the finished episodes whose batch is not durable yet
+        unrecorded: dict[str, float] = {}
+
+        def recorded(e: Episode) -> None:
+            unrecorded.pop(e.spec.episode_id, None)
+            self.progress.add(e)
+
+        commit = GroupCommit(self.store, recorded)
         n = min(self.exp.concurrency.episodes, max(1, todo.left))
-        workers = [asyncio.create_task(worker()) for _ in range(n)]
+        workers: list[asyncio.Task[Any]] = [asyncio.create_task(worker()) for _ in range(n)]
+        watcher: asyncio.Task[Any] = asyncio.create_task(commit.failed.wait())
         try:
-            await asyncio.gather(*workers)
+            pending: set[asyncio.Task[Any]] = set(workers)
+            while pending and not commit.failed.is_set():
+                done, _ = await asyncio.wait(pending | {watcher},
+                                             return_when=asyncio.FIRST_COMPLETED)
+                for t in done - {watcher}:
+                    pending.discard(t)
+                    t.result()  # a worker's exception ends the run, as before
+            await commit.flush()  # raises a batch's write error (the disk is full)
         finally:
-            for w in workers:
+            for w in [*workers, watcher]:
                 w.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.gather(*workers, watcher, return_exceptions=True)
+            # every finished episode handed over is written before the store closes
+            await commit.aclose()
 
 
 class _Todo:

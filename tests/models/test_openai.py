@@ -1,8 +1,10 @@
-"""The OpenAI provider against a local server speaking the real wire format, via the SDK."""
+"""The OpenAI provider against a local server speaking the real wire format, over both
+transports: plain httpx (the default with a base_url) and the openai SDK."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,22 +21,33 @@ from ptebench.models.openai import OpenAIModel
 from tests.models.wire import WireServer, openai_chat, openai_completion
 
 FAST = {"retry_initial_s": 0.01, "retry_max_wait_s": 2.0}
+TRANSPORT = ["httpx"]
+
+
+@pytest.fixture(autouse=True, params=["httpx", "sdk"])
+def transport(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test runs over both transports: same wire format, same error semantics."""
+    TRANSPORT[0] = request.param
+    yield request.param
 
 
 def make(srv: WireServer, **kw: Any) -> OpenAIModel:
     cfg: dict[str, Any] = {
         "id": "stub", "provider": "openai", "model": "stub-model",
-        "base_url": srv.url + "/v1", "timeout_s": 1.0, "options": dict(FAST),
+        "base_url": srv.url + "/v1", "timeout_s": 1.0,
+        "options": {**FAST, "transport": TRANSPORT[0]},
     }
     cfg.update(kw)
-    return OpenAIModel(ModelConfig.model_validate(cfg))
+    model = OpenAIModel(ModelConfig.model_validate(cfg))
+    assert model.transport == TRANSPORT[0]
+    return model
 
 
 def ask(text: str = "hi", **kw: Any) -> GenerateRequest:
     return GenerateRequest(messages=[Message(role="user", content=text)], **kw)
 
 
-async def test_chat_with_tools_round_trip() -> None:
+async def test_chat_with_tools_round_trip(transport: str) -> None:
     call = {"id": "call_1", "type": "function",
             "function": {"name": "bash", "arguments": '{"cmd": "ls"}'}}
     with WireServer(reply=lambda p, b: openai_chat(tool_calls=[call])) as srv:
@@ -59,8 +72,11 @@ async def test_chat_with_tools_round_trip() -> None:
     assert body["messages"][0] == {"role": "system", "content": "be brief"}
     assert body["messages"][2]["tool_calls"][0]["function"]["name"] == "bash"
     assert body["messages"][3] == {"role": "tool", "tool_call_id": "c0", "content": "a.txt"}
-    # the SDK's own retries are off: ours count
-    assert srv.requests[0]["headers"].get("x-stainless-retry-count") == "0"
+    headers = {k.lower(): v for k, v in srv.requests[0]["headers"].items()}
+    assert headers["authorization"].startswith("Bearer ")
+    assert headers["content-type"] == "application/json"
+    if transport == "sdk":  # the SDK's own retries are off: ours count
+        assert headers.get("x-stainless-retry-count") == "0"
     choice = resp.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert choice.tool_calls[0].name == "bash" and json.loads(choice.tool_calls[0].arguments) == {"cmd": "ls"}
@@ -176,6 +192,17 @@ def test_missing_api_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ConfigError, match=r"\$OPENAI_API_KEY"):
         OpenAIModel(ModelConfig(id="gpt", provider="openai", model="gpt-4o-mini"))
+
+
+def test_transport_defaults_and_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    hosted = OpenAIModel(ModelConfig(id="gpt", provider="openai", model="gpt-4o-mini"))
+    local = OpenAIModel(ModelConfig(id="l", provider="openai", base_url="http://127.0.0.1:9/v1"))
+    assert (hosted.transport, local.transport) == ("sdk", "httpx")
+    with pytest.raises(ConfigError, match="options.transport must be one of auto, httpx, sdk"):
+        OpenAIModel(ModelConfig(id="x", provider="openai", options={"transport": "curl"}))
+    with pytest.raises(ConfigError, match="transport httpx needs a base_url"):
+        OpenAIModel(ModelConfig(id="x", provider="openai", options={"transport": "httpx"}))
 
 
 async def test_missing_usage_block_is_warned_not_silent(caplog: pytest.LogCaptureFixture) -> None:
