@@ -299,21 +299,34 @@ class Executor:
         episodes.jsonl, so ``--resume`` runs it again and its finished record supersedes."""
         self.store.transcripts.put_interrupted(spec, transcript, INTERRUPTED)
 
+    def _spent_before(self) -> float:
+        """What earlier sessions of a resumed run spent: the spend cap covers the whole run."""
+        if self.exp.spend_cap_usd is None:
+            return 0.0
+        return sum(e.totals.cost_usd or 0.0 for e in self.store.iter_episodes())
+
+    def _cap_reached(self, spent: float, not_started: int) -> bool:
+        """The spend-cap rule of every executor: no new episode once the run has spent the
+        cap (``spent`` includes earlier sessions); the first time, says why in
+        ``stop_reason``."""
+        cap = self.exp.spend_cap_usd
+        if cap is None or spent < cap:
+            return False
+        if self.stop_reason is None:
+            self.stop_reason = (
+                f"spend cap reached: ${spent:.6g} spent of spend_cap_usd ${cap:g}; "
+                f"{not_started} episode(s) not started (raise the cap and --resume to run "
+                "them)")
+        return True
+
     async def _run_all(self, todo: _Todo, tasks: dict[str, PlannedTask],
                        models: _ModelPool, provider: SandboxProvider, run_id: str) -> None:
-        cap = self.exp.spend_cap_usd
-        # the cap covers the whole run: what earlier sessions of a resumed run spent counts
-        before = sum(e.totals.cost_usd or 0.0 for e in self.store.iter_episodes()) if cap else 0.0
+        before = self._spent_before()
 
         async def worker() -> None:
             while True:
                 spent = before + self.progress.cost_usd + sum(unrecorded.values())
-                if cap is not None and spent >= cap:
-                    if self.stop_reason is None:
-                        self.stop_reason = (
-                            f"spend cap reached: ${spent:.6g} spent of "
-                            f"spend_cap_usd ${cap:g}; {todo.left} episode(s) not started "
-                            "(raise the cap and --resume to run them)")
+                if self._cap_reached(spent, todo.left):
                     return
                 spec = await todo.next()
                 if spec is None:

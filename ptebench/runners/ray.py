@@ -312,21 +312,10 @@ class RayExecutor(Executor):
         specs: list[EpisodeSpec] = []
         while (spec := await todo.next()) is not None:
             specs.append(spec)
-        cap = self.exp.spend_cap_usd
-        # the cap covers the whole run: what earlier sessions of a resumed run spent counts
-        before = sum(e.totals.cost_usd or 0.0 for e in self.store.iter_episodes()) if cap else 0.0
+        before = self._spent_before()
 
         def capped(not_started: int) -> bool:
-            """The local executor's rule: no new episode once the run has spent the cap."""
-            spent = before + self.progress.cost_usd
-            if cap is None or spent < cap:
-                return False
-            if self.stop_reason is None:
-                self.stop_reason = (
-                    f"spend cap reached: ${spent:.6g} spent of spend_cap_usd ${cap:g}; "
-                    f"{not_started} episode(s) not started (raise the cap and --resume to run "
-                    "them)")
-            return True
+            return self._cap_reached(before + self.progress.cost_usd, not_started)
 
         if not specs or capped(len(specs)):
             return

@@ -83,6 +83,22 @@ def _outcomes(run: Path) -> dict[str, tuple[str, float | None]]:
     return {e.spec.episode_id: (e.status, e.score.value if e.score else None) for e in eps}
 
 
+def run_in_thread(exp: Any, out: Path) -> tuple[threading.Thread, dict[str, Any]]:
+    """Start ``run_experiment`` in a thread; the result holds its ``run`` or its ``error``
+    (reported by the caller's assertions)."""
+    result: dict[str, Any] = {}
+
+    def drive() -> None:
+        try:
+            result["run"] = run_experiment(exp, out)
+        except BaseException as e:
+            result["error"] = e
+
+    t = threading.Thread(target=drive)
+    t.start()
+    return t, result
+
+
 def test_ray_run_gives_the_local_episode_set(tmp_path: Path, cluster: Nodes) -> None:
     local = run_experiment(parse_experiment(_exp()), tmp_path / "local")
     ray_res = run_experiment(
@@ -126,16 +142,7 @@ def test_worker_killed_mid_episode_is_rerun_and_recorded_once(tmp_path: Path, cl
         "ray": {"address": cluster.address, "max_retries": 2},
         "concurrency": {"episodes": 2},
     })
-    result: dict[str, Any] = {}
-
-    def drive() -> None:
-        try:
-            result["run"] = run_experiment(exp, tmp_path / "run")
-        except BaseException as e:  # reported by the assertion below
-            result["error"] = e
-
-    t = threading.Thread(target=drive)
-    t.start()
+    t, result = run_in_thread(exp, tmp_path / "run")
     pid_file = markers / "w0.pid"
     deadline = time.monotonic() + 240
     while not pid_file.exists() and t.is_alive() and time.monotonic() < deadline:
@@ -392,16 +399,7 @@ def test_a_node_whose_raylet_is_killed_has_its_episodes_rerun_elsewhere(
                 "model_resources": {"echo": {"fault": 1}}},
         "concurrency": {"episodes": 2},
     })
-    result: dict[str, Any] = {}
-
-    def drive() -> None:
-        try:
-            result["run"] = run_experiment(exp, tmp_path / "run")
-        except BaseException as e:  # reported by the assertions below
-            result["error"] = e
-
-    t = threading.Thread(target=drive)
-    t.start()
+    t, result = run_in_thread(exp, tmp_path / "run")
     try:
         pid_file = markers / "w0.pid"
         _wait_for("the w0 episode started", pid_file.exists, thread=t)
